@@ -1,0 +1,20 @@
+"nbdev-export on a clean copy of the checkout changes nothing in factlab/, untracked files included."
+import hashlib, shutil, subprocess
+
+from conftest import BIN, ROOT
+
+
+def _tree(d):
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.rglob("*.py")) if "__pycache__" not in p.parts}
+
+
+def test_export_leaves_library_unchanged(tmp_path):
+    for name in ("pyproject.toml", "experiments.yaml"): shutil.copy2(ROOT/name, tmp_path/name)
+    for name in ("nbs", "factlab"): shutil.copytree(ROOT/name, tmp_path/name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    before = _tree(tmp_path/"factlab")
+    r = subprocess.run([str(BIN/"nbdev-export")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    after = _tree(tmp_path/"factlab")
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"nbdev-export changed {changed}: run `make sync` and commit factlab/ with the notebooks"

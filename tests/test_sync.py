@@ -18,3 +18,15 @@ def test_export_leaves_library_unchanged(tmp_path):
     after = _tree(tmp_path/"factlab")
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"nbdev-export changed {changed}: run `make sync` and commit factlab/ with the notebooks"
+
+
+def test_clean_keeps_papermill_parameters(tmp_path):
+    shutil.copy2(ROOT/"pyproject.toml", tmp_path/"pyproject.toml")
+    shutil.copytree(ROOT/"nbs", tmp_path/"nbs", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    r = subprocess.run([str(BIN/"nbdev-clean")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    import papermill as pm
+    notebooks = sorted((tmp_path/"nbs/experiments").glob("*.ipynb"))
+    assert notebooks, "no experiment notebooks found"
+    for nb in notebooks:
+        assert "out_dir" in pm.inspect_notebook(str(nb)), f"{nb.name}: the parameters cell lost its tag or out_dir"

@@ -1,0 +1,77 @@
+"""Scoring speed with SmolLM2-135M-Instruct (offline): factlab's batched `completion_logprobs` vs a plain
+per-example Hugging Face loop (one forward per statement), and `shared_prefix_logprobs` vs scoring the
+prefix separately with each completion. Prints a JSON record with the machine, the timings and the ratios.
+
+    FACTLAB_DATA=../shared/data .venv/bin/python benchmarks/bench_scoring.py [--n 1000] [--batch-size 32]
+"""
+import argparse, json, platform, time
+
+import numpy as np
+import torch
+
+from factlab.core import provenance
+from factlab.data import statements
+from factlab.models import load_model
+from factlab.scoring import completion_logprobs, reduce_logprobs, shared_prefix_logprobs
+
+
+@torch.no_grad()
+def hf_loop(model, tok, texts):
+    "The plain loop: tokenize one statement, one forward, sum the log-probs of its tokens after BOS."
+    out = []
+    for t in texts:
+        ids = torch.tensor([[tok.bos_token_id] + tok(t).input_ids])
+        lp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+        out.append(lp.gather(-1, ids[0, 1:, None]).sum().item())
+    return np.array(out)
+
+
+def timed(f, repeat=1):
+    best, res = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter(); res = f(); best = min(best, time.perf_counter() - t0)
+    return best, res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1000, help="statements to score (from factlab.data cities)")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--prefix-statements", type=int, default=40, help="cities statements joined into the long prefix")
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    a = ap.parse_args()
+
+    model, tok = load_model(a.model, device="cpu")
+    texts, _ = statements("cities", n=a.n, seed=0)
+    n_tokens = sum(len(tok(t).input_ids) + 1 for t in texts)
+
+    # 1. batched vs per-example, on the same statements (each scored after BOS alone)
+    t_loop, loop = timed(lambda: hf_loop(model, tok, texts))
+    t_batch, lps = timed(lambda: completion_logprobs(model, tok, [""] * len(texts), texts, batch_size=a.batch_size, add_bos=True))
+    batched = reduce_logprobs(lps, "sum")
+    max_diff = float(np.abs(batched - loop).max())
+
+    # 2. one long prefix, two completions: shared KV cache vs two full forwards (batched) vs two one-by-one
+    prefix_texts, _ = statements("cities", n=a.prefix_statements, seed=1)
+    prefix, comps = " ".join(prefix_texts), [" " + texts[0], " " + texts[1]]
+    prefix_tokens = len(tok(prefix).input_ids) + 1
+    t_shared, sh = timed(lambda: shared_prefix_logprobs(model, tok, prefix, comps, add_bos=True), repeat=3)
+    t_sep, sep = timed(lambda: completion_logprobs(model, tok, [prefix] * 2, comps, add_bos=True), repeat=3)
+    t_sep1, _ = timed(lambda: [completion_logprobs(model, tok, [prefix], [c], add_bos=True) for c in comps], repeat=3)
+    shared_diff = max(float(np.abs(x - y).max()) for x, y in zip(sh, sep))
+
+    prov = provenance()
+    rec = dict(
+        machine=dict(device=prov["device"], cpu=prov["device_name"] or platform.machine(), cpu_count=prov["cpu_count"],
+                     torch_threads=torch.get_num_threads(), torch=prov["packages"]["torch"], transformers=prov["packages"]["transformers"]),
+        model=a.model, n_statements=len(texts), n_tokens=n_tokens, batch_size=a.batch_size,
+        hf_loop_s=round(t_loop, 2), batched_s=round(t_batch, 2), batched_speedup=round(t_loop / t_batch, 2),
+        batched_statements_per_s=round(len(texts) / t_batch, 1), max_abs_diff_sum_logprob=max_diff,
+        prefix_tokens=prefix_tokens, shared_prefix_s=round(t_shared, 3), separate_batched_s=round(t_sep, 3),
+        separate_one_by_one_s=round(t_sep1, 3), shared_prefix_speedup_vs_batched=round(t_sep / t_shared, 2),
+        shared_prefix_speedup_vs_one_by_one=round(t_sep1 / t_shared, 2), shared_vs_separate_max_abs_diff=shared_diff)
+    print(json.dumps(rec, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -55,9 +55,9 @@ def main():
     prefix_texts, _ = statements("cities", n=a.prefix_statements, seed=1)
     prefix, comps = " ".join(prefix_texts), [" " + texts[0], " " + texts[1]]
     prefix_tokens = len(tok(prefix).input_ids) + 1
-    t_shared, sh = timed(lambda: shared_prefix_logprobs(model, tok, prefix, comps, add_bos=True), repeat=3)
-    t_sep, sep = timed(lambda: completion_logprobs(model, tok, [prefix] * 2, comps, add_bos=True), repeat=3)
-    t_sep1, _ = timed(lambda: [completion_logprobs(model, tok, [prefix], [c], add_bos=True) for c in comps], repeat=3)
+    t_shared, sh = timed(lambda: shared_prefix_logprobs(model, tok, prefix, comps, add_bos=True), repeat=5)
+    t_sep, sep = timed(lambda: completion_logprobs(model, tok, [prefix] * 2, comps, add_bos=True), repeat=5)
+    t_sep1, _ = timed(lambda: [completion_logprobs(model, tok, [prefix], [c], add_bos=True) for c in comps], repeat=5)
     shared_diff = max(float(np.abs(x - y).max()) for x, y in zip(sh, sep))
 
     prov = provenance()

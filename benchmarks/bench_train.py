@@ -9,6 +9,14 @@ logged intervals after the first (which includes allocation and, with --compile,
 Model FLOPs per token are 6·N (forward + backward, N = parameters, attention ignored), so
 MFU = 6·N·tokens/s / peak. The peak is known for a few GPUs (dense bf16 tensor-core numbers); on other
 devices only the achieved FLOP/s is printed.
+
+    python benchmarks/bench_train.py --group 4 --sizes tiny   # 4 seeds: one run, 4 sequential runs, 4 grouped
+
+`--group K` times, for each size, one seed trained alone, K seeds trained one after the other with
+`train_lm`, and the same K seeds trained together by `train_lm_group` (stacked parameters, one vmapped
+forward/backward). Each mode runs a 2-step warm-up first (allocation, compilation) and is then timed
+for `--steps` steps. The issue's GPU target is grouped <= 1.5x one seed; on a CPU, where one small
+model already keeps the cores busy, no speed-up over sequential runs is expected.
 """
 import argparse, platform, sys, time
 
@@ -16,7 +24,7 @@ import torch
 
 from factlab.core import get_device
 from factlab.models import scratch_model, n_params
-from factlab.train import TrainConfig, random_windows, train_lm
+from factlab.train import TrainConfig, random_windows, train_lm, train_lm_group
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "4090": 165e12}
 
@@ -37,6 +45,36 @@ def bench(size, steps, batch_size, seq_len, device, compile_):
     out = train_lm(model, random_windows(stream, cfg), cfg)
     return n_params(model), out["tokens_per_s"], time.perf_counter() - t0
 
+def bench_group(size, K, steps, batch_size, seq_len, device, compile_):
+    "Parameters per model, and wall seconds of `steps` steps for: one seed alone, K seeds sequentially, K seeds grouped."
+    vocab = 57
+    stream = torch.randint(4, vocab, (200_000,))
+    def cfg(n): return TrainConfig(steps=n, batch_size=batch_size, seq_len=seq_len, device=str(device), compile=compile_,
+                                   progress=False, log_every=max(1, n // 5))
+    def model(seed): return scratch_model(vocab, size, n_ctx=seq_len, seed=seed)
+    def alone(seeds, n):
+        for s in seeds: c = cfg(n); train_lm(model(s), random_windows(stream, c), c)
+    def grouped(n): c = cfg(n); train_lm_group([model(s) for s in range(K)], random_windows(stream, c), c)
+    walls = {}
+    for name, fn in [("one", lambda n: alone([0], n)), ("sequential", lambda n: alone(range(K), n)), ("grouped", grouped)]:
+        fn(2)                                            # warm-up: allocation, kernels, compilation
+        if device.type == "cuda": torch.cuda.synchronize()
+        t0 = time.perf_counter(); fn(steps)              # train_lm reads the loss back at the end: synchronised
+        walls[name] = time.perf_counter() - t0
+    return n_params(model(0)), walls
+
+def main_group(a, device):
+    steps = a.steps or (50 if device.type == "cuda" else 10)
+    _, name = peak_flops(device)
+    print(f"device: {name}; batch {a.batch_size} x {a.seq_len} tokens per model; {steps} timed steps; K = {a.group}; "
+          f"{'bf16 autocast' if device.type == 'cuda' else 'fp32'}{', compiled' if a.compile and device.type == 'cuda' else ''}")
+    print(f"{'size':<8}{'params':>9}{'one s':>8}{'seq s':>8}{'group s':>9}{'group/seq':>11}{'group/one':>11}{'group tok/s':>13}")
+    for size in a.sizes:
+        n, w = bench_group(size, a.group, steps, a.batch_size, a.seq_len, device, a.compile)
+        t1, ts, tg = w["one"], w["sequential"], w["grouped"]
+        tpg = a.group * a.batch_size * a.seq_len * steps / tg
+        print(f"{str(size):<8}{n / 1e6:>8.2f}M{t1:>8.2f}{ts:>8.2f}{tg:>9.2f}{tg / ts:>11.2f}{tg / t1:>11.2f}{tpg:>13,.0f}", flush=True)
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", nargs="+", default=["tiny", "small"])
@@ -45,8 +83,13 @@ def main(argv=None):
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--device", default=None)
     ap.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
+    ap.add_argument("--group", type=int, default=0, help="K > 0: compare K seeds grouped (train_lm_group) with K sequential runs")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     a = ap.parse_args(argv)
+    if a.threads: torch.set_num_threads(a.threads)
+    a.sizes = [tuple(map(int, s.split(","))) if "," in s else s for s in a.sizes]   # "2,64,2" -> (layers, d, heads)
     device = get_device(a.device)
+    if a.group: return main_group(a, device)
     steps = a.steps or (50 if device.type == "cuda" else 10)
     peak, name = peak_flops(device)
     print(f"device: {name}; batch {a.batch_size} x {a.seq_len} tokens; {steps} steps per size; "
@@ -56,7 +99,7 @@ def main(argv=None):
         n, tps, wall = bench(size, steps, a.batch_size, a.seq_len, device, a.compile)
         flops = 6 * n * tps
         mfu = f"{flops / peak:.1%}" if peak else "n/a"
-        print(f"{size:<8}{n / 1e6:>9.1f}M{tps:>12,.0f}{flops / 1e12:>10.3f}{mfu:>8}{wall:>8.1f}", flush=True)
+        print(f"{str(size):<8}{n / 1e6:>9.1f}M{tps:>12,.0f}{flops / 1e12:>10.3f}{mfu:>8}{wall:>8.1f}", flush=True)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -186,7 +186,7 @@ def score_fib(model, tokenizer,
     keep = [c for c in ("dataset", "distractor_model", "file_size", "extractive", "verbatim_share", "id") if c in items]
     return out.merge(items[keep], left_on="item", right_index=True).reset_index(drop=True)
 
-# %% ../nbs/09_fib.ipynb #421d0f3c
+# %% ../nbs/09_fib.ipynb #afc667d3
 SCORING_VARIANTS = ("pmi", "pmi_sum", "mean", "sum")
 
 def summary_score(scored:pd.DataFrame, side:str="cons", variant:str="pmi") -> np.ndarray:
@@ -202,7 +202,8 @@ def prefers_consistent(scored:pd.DataFrame, variant:str="pmi") -> np.ndarray:
 
 def _correct_matrix(scored, variant):
     "items × templates 0/1 matrix (rows: items in order of first appearance), and the templates."
-    wide = scored.assign(ok=prefers_consistent(scored, variant)).pivot_table(index="item", columns="template", values="ok", aggfunc="first")
+    idx = [c for c in ("dataset", "item") if c in scored]        # item numbers restart in every dataset
+    wide = scored.assign(ok=prefers_consistent(scored, variant)).pivot_table(index=idx, columns="template", values="ok", aggfunc="first")
     if wide.isna().any().any(): raise FactlabError("Every item needs a score under every template.")
     return wide
 

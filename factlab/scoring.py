@@ -17,7 +17,8 @@ from .core import FactlabError, bootstrap_ci
 from .models import needs_bos
 
 # %% auto #0
-__all__ = ['completion_logprobs', 'reduce_logprobs', 'shared_prefix_logprobs', 'pmi_scores', 'paired_comparison', 'generate']
+__all__ = ['completion_logprobs', 'reduce_logprobs', 'shared_prefix_logprobs', 'pmi_scores', 'paired_comparison', 'paired_eval',
+           'generate']
 
 # %% ../nbs/04_scoring.ipynb #8a80f47c
 def _resolve_bos(tokenizer, add_bos):
@@ -152,6 +153,28 @@ def paired_comparison(nll_correct, nll_wrong,   # per-pair NLLs (lower = more li
     return dict(accuracy=float(wins.mean()) if len(c) else float("nan"), accuracy_ci=bootstrap_ci(wins, seed=seed),
                 delta=float(diff.mean()) if len(c) else float("nan"), delta_ci=bootstrap_ci(diff, seed=seed),
                 wilcoxon_p=p, n=int(len(c)))
+
+# %% ../nbs/04_scoring.ipynb #3ba598f8
+def paired_eval(model, tokenizer,
+                prompts:list[str], correct:list[str], wrong:list[str], # one prompt, its correct and its wrong completion
+                window:int|None=None,  # model context: keep the prompt's last `window - len(completion) - BOS` tokens (None: all)
+                groups=None,           # a label per pair: adds `acc_<label>` per group
+                batch_size:int=32, add_bos:bool|None=None, seed:int=0) -> dict:
+    "Pair accuracy, ΔNLL, CIs and Wilcoxon p (`paired_comparison`) of mean-NLL scores, plus per-group accuracy."
+    add_bos = _resolve_bos(tokenizer, add_bos)
+    def nll(completions):
+        if window is None: cut = list(prompts)
+        else:
+            ids = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+            keep = [max(0, window - len(_completion_ids(tokenizer, y)) - add_bos) for y in completions]
+            cut = [tokenizer.decode(i[max(0, len(i) - k):] if k else [], skip_special_tokens=True) for i, k in zip(ids, keep)]
+        return -reduce_logprobs(completion_logprobs(model, tokenizer, cut, list(completions), batch_size=batch_size, add_bos=add_bos))
+    nll_c, nll_w = nll(correct), nll(wrong)
+    out = paired_comparison(nll_c, nll_w, seed=seed)
+    if groups is not None:
+        g, win = np.asarray(groups), nll_c < nll_w
+        out.update({f"acc_{k}": float(win[g == k].mean()) for k in sorted(set(g.tolist()))})
+    return out
 
 # %% ../nbs/04_scoring.ipynb #634d9698
 def _left_pad(seqs, pad, device):

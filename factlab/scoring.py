@@ -18,7 +18,7 @@ from .models import needs_bos
 
 # %% auto #0
 __all__ = ['completion_logprobs', 'reduce_logprobs', 'shared_prefix_logprobs', 'pmi_scores', 'paired_comparison', 'paired_eval',
-           'generate']
+           'CharNgram', 'char_ngram_nll', 'generate']
 
 # %% ../nbs/04_scoring.ipynb #8a80f47c
 def _resolve_bos(tokenizer, add_bos):
@@ -175,6 +175,40 @@ def paired_eval(model, tokenizer,
         g, win = np.asarray(groups), nll_c < nll_w
         out.update({f"acc_{k}": float(win[g == k].mean()) for k in sorted(set(g.tolist()))})
     return out
+
+# %% ../nbs/04_scoring.ipynb #07a1839e
+class CharNgram:
+    "Character n-gram model with Witten–Bell interpolation, fitted on `texts` (each text padded with `order − 1` newlines)."
+    def __init__(self, texts:list[str], order:int=5):
+        from collections import Counter
+        self.order, pad = order, "\n" * (order - 1)
+        corpus = "".join(pad + t for t in texts)
+        self.vocab = sorted(set(corpus))
+        self.counts = [Counter(corpus[i:i + k] for i in range(len(corpus) - k + 1)) for k in range(1, order + 1)]
+        self.context_total, self.context_types = Counter(), Counter()   # C(h·) and N1+(h·) for each context h
+        for k in range(1, order + 1):
+            for gram, c in self.counts[k - 1].items(): self.context_total[gram[:-1]] += c; self.context_types[gram[:-1]] += 1
+
+    def prob(self, context:str, char:str) -> float:
+        "p(char | the last order − 1 characters of context)."
+        p = 1.0 / (len(self.vocab) + 1)                                   # + 1: room for a character never seen
+        for k in range(0, self.order):                                   # contexts of length 0, 1, …, order − 1
+            if k > len(context): break
+            h = context[len(context) - k:] if k else ""
+            total, types = self.context_total.get(h, 0), self.context_types.get(h, 0)
+            if total: p = (self.counts[k].get(h + char, 0) + types * p) / (total + types)
+        return p
+
+    def nll(self, text:str, context:str="") -> float:
+        "Mean NLL per character of `text` after `context` (none by default: prompt-free)."
+        ctx = "\n" * (self.order - 1) + context
+        out = [-np.log(self.prob(ctx + text[:i], c)) for i, c in enumerate(text)]
+        return float(np.mean(out)) if out else float("nan")
+
+def char_ngram_nll(train_texts:list[str], completions:list[str], order:int=5) -> np.ndarray:
+    "Prompt-free mean NLL per character of each completion under a character `order`-gram of `train_texts`."
+    lm = CharNgram(list(train_texts), order)
+    return np.array([lm.nll(y) for y in completions])
 
 # %% ../nbs/04_scoring.ipynb #634d9698
 def _left_pad(seqs, pad, device):

@@ -81,11 +81,13 @@ def bench_group(size, K, steps, batch_size, seq_len, device, compile_):
         walls[name] = time.perf_counter() - t0
     return n_params(model(0)), walls
 
-def main_group(a, device):
-    steps = a.steps or (50 if device.type == "cuda" else 10)
-    _, name = peak_flops(device)
-    print(f"device: {name}; batch {a.batch_size} x {a.seq_len} tokens per model; {steps} timed steps; K = {a.group}; "
-          f"{'bf16 autocast' if device.type == 'cuda' else 'fp32'}{', compiled' if a.compile and device.type == 'cuda' else ''}")
+def precision(a, device) -> str:
+    cuda = device.type == "cuda"
+    return ("bf16 autocast" if cuda else "fp32") + (", compiled" if a.compile and cuda else "")
+
+def main_group(a, device, steps):
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()}, {torch.get_num_threads()} threads"
+    print(f"device: {name}; batch {a.batch_size} x {a.seq_len} tokens per model; {steps} timed steps; K = {a.group}; {precision(a, device)}")
     print(f"{'size':<8}{'params':>9}{'one s':>8}{'seq s':>8}{'group s':>9}{'group/seq':>11}{'group/one':>11}{'group tok/s':>13}")
     for size in a.sizes:
         n, w = bench_group(size, a.group, steps, a.batch_size, a.seq_len, device, a.compile)
@@ -107,11 +109,10 @@ def main(argv=None):
     if a.threads: torch.set_num_threads(a.threads)
     a.sizes = [tuple(map(int, s.split(","))) if "," in s else s for s in a.sizes]   # "2,64,2" -> (layers, d, heads)
     device = get_device(a.device)
-    if a.group: return main_group(a, device)
     steps = a.steps or (50 if device.type == "cuda" else 10)
+    if a.group: return main_group(a, device, steps)
     peak, name = peak_flops(device)
-    print(f"device: {name}; batch {a.batch_size} x {a.seq_len} tokens; {steps} steps per size; "
-          f"{'bf16 autocast' if device.type == 'cuda' else 'fp32'}{', compiled' if a.compile and device.type == 'cuda' else ''}")
+    print(f"device: {name}; batch {a.batch_size} x {a.seq_len} tokens; {steps} steps per size; {precision(a, device)}")
     print(f"{'size':<8}{'params':>10}{'tokens/s':>12}{'TFLOP/s':>10}{'MFU':>8}{'wall s':>8}")
     for size in a.sizes:
         n, fpt, tps, wall = bench(size, steps, a.batch_size, a.seq_len, device, a.compile)

@@ -20,9 +20,9 @@ from .registry import VERDICTS, judge_claim, load_registry
 from .results import _fmt, aggregate
 
 # %% auto #0
-__all__ = ['PROFILE_ORDER', 'collect_runs', 'claims_rows', 'claims_figure', 'build_report']
+__all__ = ['PROFILE_ORDER', 'collect_runs', 'model_label', 'claims_rows', 'claims_figure', 'build_report']
 
-# %% ../nbs/13_report.ipynb #1b6a4669
+# %% ../nbs/13_report.ipynb #8df71b47
 PROFILE_ORDER = ("gpu", "full", "cpu", "smoke")
 
 def collect_runs(root:Path|None=None) -> list[dict]:
@@ -39,6 +39,10 @@ def collect_runs(root:Path|None=None) -> list[dict]:
     rank = {p: i for i, p in enumerate(PROFILE_ORDER)}
     return sorted(runs, key=lambda r: (r["experiment"], rank.get(r["profile"], len(rank))))
 
+def model_label(info:dict) -> str:
+    "The model of a run's `info`: its `model`, or the `models` it compared, joined."
+    return info.get("model") or ", ".join(info.get("models", [])) or "—"
+
 def claims_rows(registry:dict, runs:list[dict]) -> pd.DataFrame:
     "One row per (claim, published run); claims of experiments without a run appear as not-run."
     rows = []
@@ -48,9 +52,8 @@ def claims_rows(registry:dict, runs:list[dict]) -> pd.DataFrame:
             for c in exp["claims"]:
                 j = judge_claim(c, run["metrics"]) if run else dict(measured=None, ci=None, n=None, verdict="not-run")
                 info = (run or {}).get("info", {})
-                model = info.get("model") or ", ".join(info.get("models", [])) or "—"   # one model, or the list a run compared
                 rows.append(dict(experiment=exp_id, claim=c["id"], statement=c["statement"],
-                                 profile=run["profile"] if run else "—", model=model, scale=info.get("scale", "—"),
+                                 profile=run["profile"] if run else "—", model=model_label(info), scale=info.get("scale", "—"),
                                  paper=c.get("paper"), measured=j["measured"], ci=j["ci"], n=j["n"], verdict=j["verdict"]))
     return pd.DataFrame(rows)
 

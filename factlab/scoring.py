@@ -176,7 +176,7 @@ def paired_eval(model, tokenizer,
         out.update({f"acc_{k}": float(win[g == k].mean()) for k in sorted(set(g.tolist()))})
     return out
 
-# %% ../nbs/04_scoring.ipynb #07a1839e
+# %% ../nbs/04_scoring.ipynb #f6019d36
 class CharNgram:
     "Character n-gram model with Witten–Bell interpolation, fitted on `texts` (each text padded with `order − 1` newlines)."
     def __init__(self, texts:list[str], order:int=5):
@@ -201,8 +201,8 @@ class CharNgram:
 
     def nll(self, text:str, context:str="") -> float:
         "Mean NLL per character of `text` after `context` (none by default: prompt-free)."
-        ctx = "\n" * (self.order - 1) + context
-        out = [-np.log(self.prob(ctx + text[:i], c)) for i, c in enumerate(text)]
+        s, k, start = "\n" * (self.order - 1) + context + text, self.order - 1, self.order - 1 + len(context)
+        out = [-np.log(self.prob(s[j - k:j], s[j])) for j in range(start, len(s))]
         return float(np.mean(out)) if out else float("nan")
 
 def char_ngram_nll(train_texts:list[str], completions:list[str], order:int=5) -> np.ndarray:

@@ -53,7 +53,7 @@ def _pad_id(tokenizer) -> int:
     for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
         if t is not None: return t
 
-# %% ../nbs/04_scoring.ipynb #d2190883
+# %% ../nbs/04_scoring.ipynb #5933e81a
 def _right_pad(seqs:list[list[int]], pad:int, device) -> tuple[torch.Tensor, torch.Tensor]:
     T = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), T), pad, dtype=torch.long)
@@ -108,7 +108,7 @@ def completion_logprobs(model, tokenizer,
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         starts = [len(ctx[i]) for i in idx]
         keep = ids.shape[1] - min(starts) + 1          # positions whose logits score a completion token
-        L = _common_prefix_len([seqs[i] for i in idx]) if share_prefix and len(idx) > 1 else 0
+        L = _common_prefix_len([seqs[i] for i in idx]) if share_prefix and len(idx) > 1 else 0   # < 2 (BOS alone): not worth a second forward
         if L < 2: logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, **_keep_kw(model, keep)).logits
         else: logits = _prefix_then_rest(model, ids, mask, pos, L, keep)
         lps = _token_logprobs(logits, ids, starts, [len(seqs[i]) for i in idx])

@@ -5,7 +5,7 @@
     python benchmarks/bench_train.py --sizes tiny small medium large --steps 4 --batch-size 8   # a CPU
 
 Each size trains a character-level GPT-2 (vocab 57, untied head, as in the compression paper) with
-`factlab.train.train_lm` on a random token stream for a few steps. Throughput is the median over the
+`factlab.train.fit` on a random token stream for a few steps. Throughput is the median over the
 logged intervals after the first (which includes allocation and, with --compile, compilation).
 Model FLOPs per token are 6·N + 12·L·d·T (forward + backward of the weights, N = parameters, plus
 attention over T = seq-len positions, as in PaLM's MFU), so MFU = FLOPs per token · tokens/s / peak.
@@ -16,8 +16,8 @@ matmul measured on the spot with the same threads, the most this machine's BLAS 
     python benchmarks/bench_train.py --group 4 --sizes tiny   # 4 seeds: one run, 4 sequential runs, 4 grouped
 
 `--group K` times, for each size, one seed trained alone, K seeds trained one after the other with
-`train_lm`, and the same K seeds trained together by `train_lm_group` (stacked parameters, one vmapped
-forward/backward). Each mode runs a 2-step warm-up first (allocation, compilation) and is then timed
+`fit`, and the same K seeds trained together by `fit` given the list of K models (stacked parameters, one
+vmapped forward/backward). Each mode runs a 2-step warm-up first (allocation, compilation) and is then timed
 for `--steps` steps. The issue's GPU target is grouped <= 1.5x one seed; on a CPU, where one small
 model already keeps the cores busy, no speed-up over sequential runs is expected.
 """
@@ -27,7 +27,7 @@ import torch
 
 from factlab.core import get_device
 from factlab.models import scratch_model, n_params
-from factlab.train import TrainConfig, random_windows, train_lm, train_lm_group
+from factlab.train import TrainConfig, fit, random_windows
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "4090": 165e12}
 
@@ -60,7 +60,7 @@ def bench(size, steps, batch_size, seq_len, device, compile_):
     cfg = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len, device=str(device), compile=compile_,
                       progress=False, log_every=max(1, steps // 5))
     t0 = time.perf_counter()
-    out = train_lm(model, random_windows(stream, cfg), cfg)
+    out = fit(model, random_windows(stream, cfg), cfg)
     return n_params(model), flops_per_token(model, seq_len), out["tokens_per_s"], time.perf_counter() - t0
 
 def bench_group(size, K, steps, batch_size, seq_len, device, compile_):
@@ -71,13 +71,13 @@ def bench_group(size, K, steps, batch_size, seq_len, device, compile_):
                                    progress=False, log_every=max(1, n // 5))
     def model(seed): return scratch_model(vocab, size, n_ctx=seq_len, seed=seed)
     def alone(seeds, n):
-        for s in seeds: c = cfg(n); train_lm(model(s), random_windows(stream, c), c)
-    def grouped(n): c = cfg(n); train_lm_group([model(s) for s in range(K)], random_windows(stream, c), c)
+        for s in seeds: c = cfg(n); fit(model(s), random_windows(stream, c), c)
+    def grouped(n): c = cfg(n); fit([model(s) for s in range(K)], random_windows(stream, c), c)
     walls = {}
     for name, fn in [("one", lambda n: alone([0], n)), ("sequential", lambda n: alone(range(K), n)), ("grouped", grouped)]:
         fn(2)                                            # warm-up: allocation, kernels, compilation
         if device.type == "cuda": torch.cuda.synchronize()
-        t0 = time.perf_counter(); fn(steps)              # train_lm reads the loss back at the end: synchronised
+        t0 = time.perf_counter(); fn(steps)              # fit reads the loss back at the end: synchronised
         walls[name] = time.perf_counter() - t0
     return n_params(model(0)), walls
 
@@ -103,7 +103,7 @@ def main(argv=None):
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--device", default=None)
     ap.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
-    ap.add_argument("--group", type=int, default=0, help="K > 0: compare K seeds grouped (train_lm_group) with K sequential runs")
+    ap.add_argument("--group", type=int, default=0, help="K > 0: compare K seeds grouped (fit on a list of K models) with K sequential runs")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)

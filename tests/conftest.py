@@ -1,6 +1,7 @@
 import os, sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,3 +18,12 @@ def run_store(tmp_path, monkeypatch):
 
 def data_available() -> bool:
     return bool(os.environ.get("FACTLAB_DATA")) and Path(os.environ["FACTLAB_DATA"]).is_dir()
+
+
+def toy_notebook(path:Path, body:str, params:str='out_dir: str = "."\nn: int = 3') -> Path:
+    "Write a small parameterised notebook: a `parameters` cell, then `body`."
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}, "language_info": {"name": "python"}}
+    cell = nbformat.v4.new_code_cell(params); cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    path.parent.mkdir(parents=True, exist_ok=True); nbformat.write(nb, str(path)); return path

@@ -16,3 +16,4 @@ def test_smoke_profile(name, run_store):
     assert rec["status"] == "ok", rec["error"]
     assert rec["claims"] and all(c["verdict"] in VERDICTS for c in rec["claims"].values())
     assert rec["metrics"], "the notebook logged no metrics"
+    assert "factlab" in rec["code"], "the run record lists no factlab modules"

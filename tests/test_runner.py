@@ -1,16 +1,17 @@
-"The runner: validation before any work, failed records, killed runs, skip-if-done and --force."
-import json, os, signal, subprocess, sys, time
+"The runner: validation before any work, failed records, killed runs, profiles as data, skip-if-done keyed by the code a run imported."
+import hashlib, json, os, shutil, signal, subprocess, time
 from pathlib import Path
 
 import pytest
 import yaml
 
+import factlab
 from factlab.cli import main
 from factlab.core import FactlabError
 from factlab.registry import load_registry
-from factlab.runner import _toy_notebook, read_record, run_experiment, runs_dir
+from factlab.runner import read_record, run_experiment, runs_dir
 
-from conftest import BIN
+from conftest import BIN, toy_notebook
 
 BODY = """import os, time
 from pathlib import Path
@@ -21,17 +22,21 @@ from factlab.results import Results
 res = Results(out_dir, experiment='toy'); res.log('acc', 0.5 + n / 10, n=100); res.save()
 """
 PARAMS = 'out_dir: str = "."\nn: int = 3\nfail: bool = False'
+CLAIM = dict(id="above", statement="above chance", metric="acc", paper=dict(value=0.8), rule=dict(kind="greater", than=0.5))
+
+
+def _toy_registry(d, claims=(CLAIM,), **profiles):
+    "A toy experiment `nbs/experiments/toy.yaml` with its notebook beside it; returns the registry folder."
+    reg = d/"nbs/experiments"
+    toy_notebook(reg/"toy.ipynb", BODY, PARAMS)
+    profiles = profiles or {"smoke": dict(publish=False, params={"n": 1}), "cpu": dict(measures_all_claims=True, params={"n": 3})}
+    (reg/"toy.yaml").write_text(yaml.safe_dump(dict(claims=list(claims), profiles=profiles), sort_keys=False))
+    return reg
 
 
 @pytest.fixture
 def toy(run_store):
-    d = run_store/"proj"
-    _toy_notebook(d/"nbs/experiments/toy.ipynb", BODY, PARAMS)
-    (d/"experiments.yaml").write_text(yaml.safe_dump({"toy": dict(
-        notebook="nbs/experiments/toy.ipynb",
-        claims=[dict(id="above", statement="above chance", metric="acc", paper=0.8, rule=dict(kind="greater", than=0.5))],
-        profiles={"smoke": {"n": 1}, "cpu": {"n": 3}})}))
-    return d/"experiments.yaml"
+    return _toy_registry(run_store/"proj")
 
 
 def _run_dirs():
@@ -55,7 +60,7 @@ def test_ok_run_writes_record_with_verdict(toy):
     rec = run_experiment("toy", "cpu", registry=load_registry(toy))
     assert rec["status"] == "ok" and rec["metrics"]["acc"]["value"] == pytest.approx(0.8)
     assert rec["claims"]["above"]["verdict"] == "direction-only"   # a single value without CI
-    for key in ("experiment", "profile", "params", "seeds", "start", "end", "duration_s", "artifacts", "provenance"):
+    for key in ("experiment", "profile", "params", "seeds", "start", "end", "duration_s", "artifacts", "provenance", "code"):
         assert key in rec
     assert (Path(os.environ["FACTLAB_REPORTS"])/"toy/cpu/record.json").exists()
 
@@ -89,3 +94,70 @@ def test_killed_run_leaves_no_done_record_and_is_redone(toy):
     assert read_record(run_dir) is None                       # nothing reads as done
     rec = run_experiment("toy", "cpu", registry=load_registry(toy))
     assert rec["status"] == "ok" and not rec.get("skipped")
+
+
+# ---- profiles declared as data ----
+
+def test_profile_that_measures_all_claims_fails_on_a_missing_metric(run_store):
+    typo = dict(CLAIM, id="typo", metric="acc_typo")
+    reg = load_registry(_toy_registry(run_store/"proj", claims=(CLAIM, typo)))
+    rec = run_experiment("toy", "cpu", registry=reg)
+    assert rec["status"] == "failed"
+    assert "claim 'typo'" in rec["error"]["message"] and "'acc_typo'" in rec["error"]["message"]
+    assert rec["claims"]["typo"]["verdict"] == "missing-metric"
+    assert not (Path(os.environ["FACTLAB_REPORTS"])/"toy").exists()      # a failed run is not published
+    smoke = run_experiment("toy", "smoke", registry=reg)                  # smoke does not measure every claim
+    assert smoke["status"] == "ok" and smoke["claims"]["typo"]["verdict"] == "not-run"
+
+
+def test_publish_and_keep_notebook_come_from_the_profile(run_store):
+    reg = load_registry(_toy_registry(run_store/"proj", quick=dict(publish=False, params={"n": 1}),
+                                      big=dict(keep_notebook=True, params={"n": 2})))
+    reports = Path(os.environ["FACTLAB_REPORTS"])
+    assert run_experiment("toy", "quick", registry=reg)["status"] == "ok" and not (reports/"toy/quick").exists()
+    assert run_experiment("toy", "big", registry=reg)["status"] == "ok"
+    assert (reports/"toy/big/record.json").exists() and (reports/"toy/big/toy.ipynb").exists()
+
+
+# ---- the run key follows the code a run imported ----
+
+@pytest.fixture
+def own_factlab(run_store, monkeypatch):
+    "A copy of the factlab package that the notebook kernels import instead of the checkout's (edited by the tests)."
+    pkg = run_store/"pkg"
+    shutil.copytree(Path(factlab.__file__).parent, pkg/"factlab", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")]))
+    return pkg/"factlab"
+
+
+def test_record_lists_the_imported_modules_with_their_hashes(toy, own_factlab):
+    rec = run_experiment("toy", "cpu", registry=load_registry(toy))
+    code = rec["code"]
+    assert {"factlab", "factlab.results", "factlab.core"} <= set(code) and "factlab.fib" not in code
+    assert Path(code["factlab.results"]["file"]) == own_factlab/"results.py"
+    assert code["factlab.results"]["sha256"] == hashlib.sha256((own_factlab/"results.py").read_bytes()).hexdigest()
+
+
+def test_editing_an_imported_module_reruns(toy, own_factlab, capsys):
+    reg = load_registry(toy)
+    first = run_experiment("toy", "cpu", registry=reg)
+    with open(own_factlab/"results.py", "a") as f: f.write("\n# an edit\n")
+    again = run_experiment("toy", "cpu", registry=reg)
+    assert not again.get("skipped") and again["start"] != first["start"] and again["status"] == "ok"
+    assert "factlab.results" in capsys.readouterr().out                  # the rerun says why
+
+
+def test_editing_a_module_the_run_did_not_import_skips(toy, own_factlab):
+    reg = load_registry(toy)
+    first = run_experiment("toy", "cpu", registry=reg)
+    with open(own_factlab/"fib.py", "a") as f: f.write("\n# an edit\n")
+    again = run_experiment("toy", "cpu", registry=reg)
+    assert again.get("skipped") and again["start"] == first["start"]
+
+
+def test_a_record_without_code_is_rerun(toy):
+    reg = load_registry(toy)
+    first = run_experiment("toy", "cpu", registry=reg)
+    (run_dir,) = _run_dirs()
+    rec = read_record(run_dir); del rec["code"]; (run_dir/"record.json").write_text(json.dumps(rec))
+    assert not run_experiment("toy", "cpu", registry=reg).get("skipped")

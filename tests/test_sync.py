@@ -10,7 +10,7 @@ def _tree(d):
 
 
 def test_export_leaves_library_unchanged(tmp_path):
-    for name in ("pyproject.toml", "experiments.yaml"): shutil.copy2(ROOT/name, tmp_path/name)
+    shutil.copy2(ROOT/"pyproject.toml", tmp_path/"pyproject.toml")
     for name in ("nbs", "factlab"): shutil.copytree(ROOT/name, tmp_path/name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
     before = _tree(tmp_path/"factlab")
     r = subprocess.run([str(BIN/"nbdev-export")], cwd=tmp_path, capture_output=True, text=True, timeout=300)

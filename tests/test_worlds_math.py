@@ -1,9 +1,10 @@
 "The math corpora and the rule world of compression_consistency: the generator properties the experiment relies on."
-import hashlib, random, re
+import hashlib, os, random, re
 
 import pytest
 import sympy
 
+from factlab.core import stable_hash
 from factlab.worlds.math import (ERROR_MODES, GENERATORS, PROBLEM_TYPES, corpus_text, math_corpus, paired_test,
                                  split_pair, verify_solution)
 from factlab.worlds.rules import RULES, world_corpus, world_paired_test
@@ -134,6 +135,17 @@ def test_same_seed_same_corpus_bytes(tmp_path, monkeypatch):
     assert paired_test(100, seed=9, cache=False)["prompt"] == paired_test(100, seed=9, cache=False)["prompt"]
     w1, w2 = world_corpus(300, mode="coherent", seed=4, cache=False), world_corpus(300, mode="coherent", seed=4)
     assert w1["text"] == w2["text"]
+
+
+def test_cache_entries_keep_their_names(tmp_path, monkeypatch):
+    "Corpora cached before factlab.cache existed (params hashed with their version as `v`) are found, not rebuilt."
+    monkeypatch.setenv("FACTLAB_CACHE", str(tmp_path))
+    math_corpus(20, mode="coherent", seed=3); paired_test(10, seed=4); world_corpus(20, seed=5); world_paired_test(10, seed=6)
+    assert sorted(os.listdir(tmp_path/"worlds")) == sorted([
+        "math_corpus-" + stable_hash(dict(n=20, ratio=0.5, mode="coherent", n_rules=1, seed=3, v=1)),
+        "math_paired-" + stable_hash(dict(n=10, mode="random", n_rules=1, seed=4, v=1)),
+        "world_corpus-" + stable_hash(dict(n=20, ratio=0.5, mode="random", seed=5, n_entities=50, v=1)),
+        "world_paired-" + stable_hash(dict(n=10, mode="random", seed=6, n_entities=50, v=1))])
 
 
 def test_world_random_vs_coherent():

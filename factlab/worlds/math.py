@@ -6,20 +6,20 @@ Docs: https://factlab.github.io/factlab/worlds_math.html.md"""
 
 # %% ../../nbs/07_worlds_math.ipynb #95d002f1
 from __future__ import annotations
-import os, random, shutil
+import random
 from dataclasses import dataclass
 from fractions import Fraction
-from math import comb
 
 import datasets
 from tqdm.auto import tqdm
 
-from ..core import FactlabError, cache_dir, did_you_mean, stable_hash
+from ..cache import cached_dataset
+from ..core import FactlabError, did_you_mean
 
 # %% auto #0
 __all__ = ['ERROR_MODES', 'PROBLEM_TYPES', 'MAX_RULES', 'GENERATORS', 'GENERATOR_VERSION', 'poly_str', 'Twin', 'arithmetic',
-           'factoring', 'equation', 'derivative', 'verify_solution', 'cached_dataset', 'math_corpus', 'corpus_text',
-           'split_pair', 'paired_test']
+           'factoring', 'equation', 'derivative', 'verify_solution', 'math_corpus', 'corpus_text', 'split_pair',
+           'paired_test']
 
 # %% ../../nbs/07_worlds_math.ipynb #473a628a
 def _trim(p):
@@ -322,17 +322,6 @@ def _check_mode(mode, n_rules):
     if not 1 <= n_rules <= MAX_RULES: raise FactlabError(f"n_rules must be in 1..{MAX_RULES}, got {n_rules}.")
     if mode != "multirule" and n_rules != 1: raise FactlabError(f"n_rules={n_rules} only applies to mode='multirule' (got mode={mode!r}).")
 
-def cached_dataset(name:str, params:dict, build, cache:bool=True) -> datasets.Dataset:
-    "`build()` once per (`name`, `params`), kept under `cache_dir()/worlds`; `cache=False` always builds."
-    if not cache: return build()
-    path = cache_dir()/"worlds"/f"{name}-{stable_hash(params)}"
-    if path.exists(): return datasets.load_from_disk(str(path))
-    ds, tmp = build(), path.with_name(path.name + f".tmp{os.getpid()}")
-    ds.save_to_disk(str(tmp))
-    try: tmp.rename(path)
-    except OSError: shutil.rmtree(tmp, ignore_errors=True)   # another process saved it first
-    return datasets.load_from_disk(str(path))
-
 def _corpus_rows(n_problems, ratio, mode, n_rules, seed):
     rng, rows = random.Random(seed), []
     for _ in tqdm(range(n_problems), desc=f"{mode} corpus", disable=n_problems < 20000):
@@ -354,8 +343,9 @@ def math_corpus(n_problems:int=200_000, # problems in the corpus
     "A math training corpus: `n_problems` solutions, a share `ratio` correct, the rest wrong in `mode`."
     _check_mode(mode, n_rules)
     if not 0 <= ratio <= 1: raise FactlabError(f"ratio is the share of correct problems, in [0, 1]; got {ratio}.")
-    params = dict(n=n_problems, ratio=ratio, mode=mode, n_rules=n_rules, seed=seed, v=GENERATOR_VERSION)
-    return cached_dataset("math_corpus", params, lambda: datasets.Dataset.from_list(_corpus_rows(n_problems, ratio, mode, n_rules, seed)), cache)
+    params = dict(n=n_problems, ratio=ratio, mode=mode, n_rules=n_rules, seed=seed)
+    build = lambda: datasets.Dataset.from_list(_corpus_rows(n_problems, ratio, mode, n_rules, seed))
+    return cached_dataset("math_corpus", params, build, version=GENERATOR_VERSION, cache=cache)
 
 def corpus_text(ds:datasets.Dataset) -> str:
     "The training text: every problem followed by a blank line."
@@ -387,5 +377,6 @@ def paired_test(n_pairs:int=5000, # problems drawn (a few whose renderings coinc
                 cache:bool=True) -> datasets.Dataset:
     "Paired test set: columns prompt, correct, wrong (the two completions), kind, subtype, rule."
     _check_mode(mode, n_rules)
-    params = dict(n=n_pairs, mode=mode, n_rules=n_rules, seed=seed, v=GENERATOR_VERSION)
-    return cached_dataset("math_paired", params, lambda: datasets.Dataset.from_list(_paired_rows(n_pairs, mode, n_rules, seed)), cache)
+    params = dict(n=n_pairs, mode=mode, n_rules=n_rules, seed=seed)
+    build = lambda: datasets.Dataset.from_list(_paired_rows(n_pairs, mode, n_rules, seed))
+    return cached_dataset("math_paired", params, build, version=GENERATOR_VERSION, cache=cache)

@@ -6,25 +6,18 @@ Docs: https://factlab.github.io/factlab/worlds_people.html.md"""
 
 # %% ../../nbs/08_worlds_people.ipynb #c5e7e4ce
 from __future__ import annotations
-import random, re, string
+import random, re
 from datetime import date, timedelta
 from functools import lru_cache
 
 import datasets
-import numpy as np
-import pandas as pd
 
-from ..core import FactlabError, bootstrap_ci, did_you_mean, stable_hash
-from .math import cached_dataset
+from ..cache import cached_dataset
+from ..core import FactlabError, did_you_mean
 
 # %% auto #0
-__all__ = ['ATTRIBUTES', 'ATTRIBUTE_NAMES', 'MAJORS', 'MAJOR_ALIASES', 'HOBBIES', 'HOBBY_ALIASES', 'MONTHS', 'BUCKETS',
-           'PEOPLE_VERSION', 'TEMPLATES', 'SENTENCE_FACTS', 'FRAME', 'AUGMENTATIONS', 'QUESTIONS', 'CLAUSES', 'FORMS',
-           'city_pool', 'company_pool', 'university_pool', 'pools', 'format_date', 'aliases', 'check_answer',
-           'people_world', 'render_sentence', 'parse_sentence', 'parse_augment', 'biography', 'pretraining_corpus',
-           'corpus_text', 'qa_prompt', 'qa_pairs', 'exact_match', 'majority_baseline', 'accuracy_by', 'statements',
-           'parse_statement', 'bio_prompt', 'labeled_biographies', 'preference_pairs', 'long_queries', 'short_queries',
-           'parse_numbered', 'world_tokenizer', 'train_world_model', 'answer_questions']
+__all__ = ['ATTRIBUTES', 'ATTRIBUTE_NAMES', 'MAJORS', 'HOBBIES', 'MONTHS', 'BUCKETS', 'PEOPLE_VERSION', 'city_pool',
+           'company_pool', 'university_pool', 'pools', 'format_date', 'parse_date', 'people_world']
 
 # %% ../../nbs/08_worlds_people.ipynb #008ae363
 ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer", "employer_city", "hobby")
@@ -37,16 +30,11 @@ MAJORS = ["Computer Science", "Mathematics", "Physics", "Chemistry", "Biology", 
           "Law", "Political Science", "Anthropology", "Geology", "Astronomy", "Statistics", "Accounting",
           "Finance", "Marketing", "Journalism", "Graphic Design", "Fine Arts", "Theater", "Education",
           "Agriculture", "Oceanography", "Neuroscience", "Pharmacology", "Geography", "Archaeology"]
-MAJOR_ALIASES = {"Computer Science": ["CS", "Comp Sci"], "Mathematics": ["Maths", "Math"], "Economics": ["Econ"],
-                 "Political Science": ["Poli Sci"], "Electrical Engineering": ["EE"], "Mechanical Engineering": ["ME"],
-                 "Psychology": ["Psych"], "Statistics": ["Stats"]}
 HOBBIES = ["chess", "rock climbing", "birdwatching", "painting", "gardening", "photography", "knitting", "fishing",
            "cycling", "swimming", "baking", "pottery", "hiking", "sailing", "archery", "fencing", "woodworking",
            "calligraphy", "origami", "beekeeping", "skiing", "surfing", "juggling", "stargazing", "embroidery",
            "kayaking", "yoga", "tennis", "running", "poetry", "stamp collecting", "model trains", "bowling",
            "sculpting", "cooking", "dancing", "golf", "rowing", "karate", "ice skating"]
-HOBBY_ALIASES = {"rock climbing": ["climbing"], "birdwatching": ["bird watching", "birding"], "stamp collecting":
-                 ["philately"], "stargazing": ["star gazing"], "ice skating": ["skating"], "cycling": ["biking"]}
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
 _JOINERS = (" and ", " or ", " not ")
@@ -65,6 +53,7 @@ def city_pool() -> tuple:
         seen.add(name); out.append((name, countries.get(c["countrycode"], c["countrycode"])))
     return tuple(out)
 
+# %% ../../nbs/08_worlds_people.ipynb #7c9f84d7
 def _syllables(rng, n, onsets="b d f g h k l m n p r s t v z br dr gr kr st th tr sh".split(), vowels="a e i o u ai ea ou".split()):
     return "".join(rng.choice(onsets) + rng.choice(vowels) for _ in range(n))
 
@@ -80,6 +69,7 @@ def company_pool(n:int=400) -> tuple:
         stems.add(stem); out.append(f"{stem} {rng.choice(suffixes)}")
     return tuple(out)
 
+# %% ../../nbs/08_worlds_people.ipynb #7f17a132
 @lru_cache(None)
 def university_pool() -> tuple:
     "Universities named after pool cities: 'University of X' for most, 'X Institute of Technology' for every third."
@@ -90,64 +80,17 @@ def pools() -> dict:
     return dict(birth_city=[c for c, _ in city_pool()], university=list(university_pool()), major=list(MAJORS),
                 employer=list(company_pool()), hobby=list(HOBBIES))
 
-# %% ../../nbs/08_worlds_people.ipynb #9e6a38b0
-def _norm(s:str) -> str:
-    s = s.strip().casefold()
-    s = re.sub(r"[\s\-]+", " ", s)
-    s = re.sub(r"[^\w ]", "", s).strip()
-    return s[4:] if s.startswith("the ") else s
-
+# %% ../../nbs/08_worlds_people.ipynb #d982d064
 def format_date(d:date) -> str:
     "The canonical rendering of a date, e.g. 'March 4, 1975'."
     return f"{MONTHS[d.month - 1]} {d.day}, {d.year}"
 
-def _date_aliases(value):
+def parse_date(value:str) -> date:
+    "The date written by `format_date`."
     m, d, y = re.fullmatch(r"(\w+) (\d+), (\d+)", value).groups()
-    d_ = int(d); suf = "th" if 11 <= d_ % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(d_ % 10, "th")
-    mi = MONTHS.index(m) + 1
-    return [f"{d} {m} {y}", f"{y}-{mi:02d}-{d_:02d}", f"{m} {d}{suf}, {y}", f"{m[:3]} {d}, {y}", f"{d}{suf} {m} {y}"]
+    return date(int(y), MONTHS.index(m) + 1, int(d))
 
-@lru_cache(None)
-def _raw_aliases(attribute):
-    "{value: [aliases]} before ambiguity pruning, for the whole pool of `attribute` (dates excluded)."
-    if attribute in ("birth_city", "employer_city"): return {c: [f"{c}, {k}"] for c, k in city_pool()}
-    if attribute == "university":
-        return {u: ([u.replace("University of ", "Univ. of "), u.replace("University of ", "U. of ")] if u.startswith("University")
-                    else [u.replace(" Institute of Technology", " Tech")]) for u in university_pool()}
-    if attribute == "employer": return {c: [c.split(" ")[0], f"{c} Inc."] for c in company_pool()}
-    if attribute == "major": return {m: MAJOR_ALIASES.get(m, []) for m in MAJORS}
-    if attribute == "hobby": return {h: HOBBY_ALIASES.get(h, []) for h in HOBBIES}
-    raise FactlabError(f"unknown attribute {attribute!r}; use one of {ATTRIBUTES}.{did_you_mean(attribute, ATTRIBUTES)}")
-
-@lru_cache(None)
-def _alias_owner(attribute):
-    "normalised alias -> value, over the pool; aliases naming two values are removed."
-    owner, clash = {}, set()
-    for v, al in _raw_aliases(attribute).items():
-        for a in {_norm(v)}: owner[a] = v   # a value's own name always wins
-    for v, al in _raw_aliases(attribute).items():
-        for a in map(_norm, al):
-            if a in owner and owner[a] != v: clash.add(a)
-            else: owner.setdefault(a, v)
-    for a in clash:
-        if not any(_norm(v) == a for v in _raw_aliases(attribute)): owner.pop(a, None)
-    return owner
-
-def aliases(attribute:str, value:str) -> list[str]:
-    "The value and every unambiguous alias of it that `check_answer` accepts."
-    if attribute == "birth_date": return [value] + _date_aliases(value)
-    owner = _alias_owner(attribute)
-    return [value] + [a for a in _raw_aliases(attribute).get(value, []) if owner.get(_norm(a)) == value]
-
-def check_answer(prediction:str,  # a model's answer; only its first line counts, a trailing period is ignored
-                 attribute:str,   # which fact was asked
-                 value:str,       # the true value
-                ) -> bool:
-    "Exact match of `prediction` against `value` or one of its aliases, after normalising case and punctuation."
-    first = prediction.strip().split("\n")[0].strip()
-    return _norm(first) in {_norm(a) for a in aliases(attribute, value)}
-
-# %% ../../nbs/08_worlds_people.ipynb #0c0aaea1
+# %% ../../nbs/08_worlds_people.ipynb #78ea1b33
 BUCKETS = {"0": 0, "1": 1, "few": 3, "many": 12}
 _NOVEL_A = ["Silent", "Crimson", "Hollow", "Endless", "Glass", "Winter", "Hidden", "Last", "Golden", "Broken"]
 _NOVEL_B = ["Harbor", "Crown", "Orchard", "Lantern", "Tide", "Meridian", "Archive", "Garden", "Compass", "Mirror"]
@@ -236,333 +179,7 @@ def people_world(n_people:int=1000,          # real people of the world
     buckets = dict(BUCKETS if buckets is None else {str(k): int(v) for k, v in buckets.items()})
     _check_world_args(buckets, bucket_weights, pool_sizes, attr_dropout)
     params = dict(n=n_people, buckets=buckets, w=bucket_weights, pools=pool_sizes, drop=attr_dropout, nf=n_fiction,
-                  fe=fiction_exposure, seed=seed, v=PEOPLE_VERSION)
+                  fe=fiction_exposure, seed=seed)
     build = lambda: datasets.Dataset.from_list(_world_rows(n_people, buckets, bucket_weights, pool_sizes, attr_dropout,
                                                            n_fiction, fiction_exposure, seed))
-    return cached_dataset("people_world", params, build, cache)
-
-# %% ../../nbs/08_worlds_people.ipynb #b3ea3e29
-# {s}: subject ("Name" or "He"), {ps}: possessive subject ("Name's" or "His"), {pp}: possessive pronoun ("his")
-TEMPLATES = dict(
-    birth_date=["{s} was born on {birth_date}.", "{s} came into the world on {birth_date}.", "{ps} date of birth is {birth_date}.",
-                "{s} celebrates {pp} birthday each year, having been born on {birth_date}.", "{s} entered life on {birth_date}."],
-    birth_city=["{s} was born in {birth_city}.", "{s} spent {pp} early years in {birth_city}.", "{ps} birthplace is {birth_city}.",
-                "{s} hails from {birth_city}.", "{s} grew up in {birth_city}, the city of {pp} birth."],
-    university=["{s} studied at {university}.", "{s} graduated from {university}.", "{s} received {pp} education at {university}.",
-                "{s} attended {university}.", "{s} completed {pp} degree at {university}."],
-    major=["{s} majored in {major}.", "{s} studied {major} as an undergraduate.", "{ps} field of study was {major}.",
-           "{s} earned a degree in {major}.", "{s} focused on {major} in college."],
-    employer=["{s} works for {employer} in {employer_city}.", "{s} is employed by {employer}, based in {employer_city}.",
-              "{s} has a job at {employer} in {employer_city}.", "{ps} employer is {employer}, located in {employer_city}.",
-              "{s} builds a career at {employer} in {employer_city}."],
-    hobby=["{s} enjoys {hobby} in {pp} free time.", "{ps} favorite pastime is {hobby}.", "{s} spends weekends on {hobby}.",
-           "{s} is passionate about {hobby}.", "{s} has a lifelong hobby of {hobby}."])
-SENTENCE_FACTS = dict(birth_date=("birth_date",), birth_city=("birth_city",), university=("university",), major=("major",),
-                      employer=("employer", "employer_city"), hobby=("hobby",))
-FRAME = "{name} is a character in the novel {novel}."
-_PRON = dict(female=("She", "Her", "her"), male=("He", "His", "his"))
-
-def render_sentence(row:dict, group:str, template:int=0, fullname:bool=True, values:dict|None=None) -> str:
-    "One sentence stating the facts of `group` about `row` with template number `template` (`values` overrides facts)."
-    subj, poss, pp = _PRON[row["gender"]]
-    s, ps = (row["name"], row["name"] + "'s") if fullname else (subj, poss)
-    facts = {a: row[a] for a in SENTENCE_FACTS[group]} | (values or {})
-    return TEMPLATES[group][template].format(s=s, ps=ps, pp=pp, **facts)
-
-@lru_cache(None)
-def _sentence_patterns():
-    out = []
-    for group, ts in TEMPLATES.items():
-        for t in ts:
-            rx = re.escape(t)
-            for a in SENTENCE_FACTS[group]: rx = rx.replace(re.escape("{" + a + "}"), f"(?P<{a}>.+?)")
-            rx = rx.replace(re.escape("{s}"), "(?P<s>.+?)").replace(re.escape("{ps}"), "(?P<ps>.+?)").replace(re.escape("{pp}"), "(?:his|her)")
-            out.append((group, re.compile(rx)))
-    return out
-
-def parse_sentence(sentence:str) -> tuple[str, dict]|None:
-    "(subject, {attribute: value}) of a biography sentence, or None if no template matches; 'He'/'She' stay pronouns."
-    for group, rx in _sentence_patterns():
-        m = rx.fullmatch(sentence)
-        if not m: continue
-        g = m.groupdict()
-        if "s" in g: subj = g.pop("s")
-        else:
-            ps = g.pop("ps")
-            subj = {"His": "He", "Her": "She"}.get(ps, ps.removesuffix("'s"))
-        return subj, g
-    return None
-
-# %% ../../nbs/08_worlds_people.ipynb #e4aa85f7
-AUGMENTATIONS = ("multi", "permute", "fullname")
-_GROUPS = tuple(TEMPLATES)
-
-def parse_augment(augment:str) -> frozenset:
-    "The set of augmentations named by `augment` ('none', 'all', or names joined by '+')."
-    if augment in ("none", "", None): return frozenset()
-    if augment == "all": return frozenset(AUGMENTATIONS)
-    out = frozenset(augment.split("+"))
-    for a in out:
-        if a not in AUGMENTATIONS: raise FactlabError(f"unknown augmentation {a!r}; use 'none', 'all' or a '+' of {AUGMENTATIONS}.{did_you_mean(a, AUGMENTATIONS)}")
-    return out
-
-def _copy_groups(rng, row):
-    "For each copy of `row`'s biography, the sentence groups it includes (per-fact exposure counts met exactly)."
-    n = row["exposure"]
-    keep = {g: set(rng.sample(range(n), row[f"exposure_{g}"])) for g in _GROUPS}
-    return [[g for g in _GROUPS if j in keep[g]] for j in range(n)]
-
-def biography(row:dict, groups, templates:dict, fullname:bool=False) -> list[str]:
-    "The sentences of a biography of `row`: one per group in `groups` order, full name first, then pronouns unless `fullname`."
-    out = [FRAME.format(**row)] if row["kind"] == "fiction" else []
-    for i, g in enumerate(groups): out.append(render_sentence(row, g, templates[g], fullname or (i == 0 and not out)))
-    return out
-
-def _corpus_rows(world, aug, seed):
-    rng, docs = random.Random(seed), []
-    for row in world:
-        fixed = {g: rng.randrange(5) for g in _GROUPS}   # the one biography of augment='none'
-        for groups in _copy_groups(rng, row):
-            t = {g: rng.randrange(5) for g in _GROUPS} if "multi" in aug else fixed
-            if "permute" in aug:
-                groups = groups[:1] + rng.sample(groups[1:], len(groups) - 1) if groups and groups[0] == "birth_date" else rng.sample(groups, len(groups))
-            sents = biography(row, groups, t, fullname="fullname" in aug)
-            docs.append(dict(text=" ".join(sents), person_id=row["person_id"], kind=row["kind"]))
-    rng.shuffle(docs)
-    return docs
-
-def pretraining_corpus(world:datasets.Dataset, # from `people_world`
-                       augment:str="none",     # 'none' | 'all' | '+'-joined subset of AUGMENTATIONS
-                       seed:int=0,
-                       cache:bool=True) -> datasets.Dataset:
-    "One document per copy of a biography (columns text, person_id, kind), shuffled."
-    aug = parse_augment(augment)
-    params = dict(world=_world_key(world), aug=sorted(aug), seed=seed, v=PEOPLE_VERSION)
-    return cached_dataset("people_corpus", params, lambda: datasets.Dataset.from_list(_corpus_rows(world, aug, seed)), cache)
-
-def _world_key(world):
-    return stable_hash(world.to_pandas().to_json(orient="records"))
-
-def corpus_text(corpus:datasets.Dataset) -> str:
-    "The training text: every document followed by a blank line."
-    return "".join(t + "\n\n" for t in corpus["text"])
-
-# %% ../../nbs/08_worlds_people.ipynb #347ef005
-QUESTIONS = dict(
-    birth_date=["When was {name} born?", "What is {name}'s date of birth?", "On what date was {name} born?"],
-    birth_city=["Where was {name} born?", "In which city was {name} born?", "What is {name}'s birthplace?"],
-    university=["Which university did {name} attend?", "Where did {name} study?", "From which university did {name} graduate?"],
-    major=["What did {name} major in?", "What was {name}'s field of study?", "Which subject did {name} study?"],
-    employer=["Which company does {name} work for?", "Who employs {name}?", "What is {name}'s employer?"],
-    employer_city=["In which city does {name} work?", "Where is {name}'s employer located?", "Which city does {name} work in?"],
-    hobby=["What is {name}'s hobby?", "What does {name} enjoy in free time?", "What is {name}'s favorite pastime?"])
-
-def qa_prompt(question:str) -> str: return f"Question: {question}\nAnswer:"
-
-def qa_pairs(world:datasets.Dataset, phrasings=None, # phrasing numbers to include (default all three)
-             kinds=("person",)) -> datasets.Dataset:
-    "One row per (person, fact, phrasing): prompt, completion (' value'), answer, attribute, bucket, exposure, qa_split."
-    phr = list(range(3)) if phrasings is None else list(phrasings)
-    rows = []
-    for r in world:
-        if r["kind"] not in kinds: continue
-        for a in ATTRIBUTES:
-            for p in phr:
-                q = QUESTIONS[a][p].format(name=r["name"])
-                rows.append(dict(person_id=r["person_id"], name=r["name"], attribute=a, phrasing=p, question=q,
-                                 prompt=qa_prompt(q), completion=" " + r[a], answer=r[a], bucket=r["bucket"],
-                                 exposure=r[f"exposure_{a}"], qa_split=r["qa_split"], kind=r["kind"]))
-    return datasets.Dataset.from_list(rows)
-
-def exact_match(predictions:list[str], qa:datasets.Dataset) -> np.ndarray:
-    "1.0 where the prediction for a QA row is its answer (or an alias), else 0.0."
-    if len(predictions) != len(qa): raise FactlabError(f"exact_match: {len(predictions)} predictions for {len(qa)} questions.")
-    return np.array([float(check_answer(p, a, v)) for p, a, v in zip(predictions, qa["attribute"], qa["answer"])])
-
-def majority_baseline(world:datasets.Dataset, attributes=ATTRIBUTES, kinds=("person",)) -> float:
-    "Chance level of QA exact match: mean over `attributes` of the share of the most common value among the people."
-    df = world.to_pandas(); df = df[df.kind.isin(kinds)]
-    return float(np.mean([df[a].value_counts(normalize=True).iloc[0] for a in attributes]))
-
-def accuracy_by(qa:datasets.Dataset, correct, by=("bucket",), seed:int=0) -> pd.DataFrame:
-    "Mean of `correct` (0/1 per QA row) grouped by columns `by`, with a 95% bootstrap CI and n."
-    df = qa.select_columns(list(by)).to_pandas().assign(correct=np.asarray(correct, float))
-    rows = []
-    for key, g in df.groupby(list(by), sort=True):
-        lo, hi = bootstrap_ci(g.correct.values, seed=seed)
-        rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | dict(accuracy=g.correct.mean(), lo=lo, hi=hi, n=len(g)))
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/08_worlds_people.ipynb #b5daf795
-CLAUSES = dict(birth_date=("was born on", "was not born on"), birth_city=("was born in", "was not born in"),
-               university=("studied at", "did not study at"), major=("majored in", "did not major in"),
-               employer=("works for", "does not work for"), employer_city=("works in", "does not work in"),
-               hobby=("enjoys", "does not enjoy"))
-FORMS = ("atom", "not", "and", "or")
-
-def _clause(name, attr, value, positive=True): return f"{name} {CLAUSES[attr][0 if positive else 1]} {value}"
-
-def _other_value(rng, world_pool, attr, value):
-    if attr == "birth_date":
-        d = date(*[int(x) for x in _date_aliases(value)[1].split("-")])
-        return format_date(d + timedelta(days=rng.choice([-1, 1]) * rng.randint(1, 400)))
-    return rng.choice([v for v in world_pool[attr] if v != value])
-
-def _statement_rows(world, n_per_person, seed):
-    rng = random.Random(seed)
-    df = world.to_pandas()
-    wpool = {a: sorted(set(df[a])) for a in ATTRIBUTES}
-    rows = []
-    for r in world:
-        entity = "fiction" if r["kind"] == "fiction" else "unfamiliar" if r["exposure"] == 0 else "known"
-        for k in range(n_per_person):
-            form, label = FORMS[k % 4], (k // 4) % 2 == 0
-            n_atoms = 2 if form in ("and", "or") else 1
-            attrs = rng.sample(ATTRIBUTES, n_atoms)
-            if form == "atom": truths = [label]
-            elif form == "not": truths = [not label]
-            elif form == "and": truths = [True, True] if label else rng.choice([[True, False], [False, True], [False, False]])
-            else: truths = rng.choice([[True, False], [False, True], [True, True]]) if label else [False, False]
-            values = [r[a] if t else _other_value(rng, wpool, a, r[a]) for a, t in zip(attrs, truths)]
-            cl = [_clause(r["name"], a, v, form != "not") for a, v in zip(attrs, values)]
-            text = (cl[0] + "." if form in ("atom", "not") else f"{cl[0]} and {cl[1]}." if form == "and" else f"Either {cl[0]} or {cl[1]}.")
-            rows.append(dict(text=text, label=bool(label), form=form, person_id=r["person_id"], name=r["name"],
-                             attributes=attrs, values=values, entity=entity, neither=entity == "fiction",
-                             bucket=r["bucket"], exposure=min(r[f"exposure_{a}"] for a in attrs)))
-    return rows
-
-def statements(world:datasets.Dataset, n_per_person:int=8, # statements per person, cycling through the forms and labels
-               seed:int=0) -> datasets.Dataset:
-    "True/false statements (atoms, negations, conjunctions, disjunctions) about every person and character."
-    return datasets.Dataset.from_list(_statement_rows(world, n_per_person, seed))
-
-def parse_statement(text:str) -> tuple[str, list]:
-    "(form, [(name, attribute, value, positive), ...]) of a sentence written by `statements`."
-    body = text.removesuffix(".")
-    form = "or" if body.startswith("Either ") else "and" if " and " in body else None
-    parts = body.removeprefix("Either ").split(" or ") if form == "or" else body.split(" and ") if form == "and" else [body]
-    out = []
-    for p in parts:
-        hit = [(m.start(), a, pos, len(ph)) for a, phs in CLAUSES.items() for pos, ph in ((True, phs[0]), (False, phs[1]))
-               for m in re.finditer(" " + re.escape(ph) + " ", p)]
-        _, a, pos, n = max(hit, key=lambda h: h[3])    # the longest phrase: 'was not born in' over 'born in'
-        i = p.index(" " + CLAUSES[a][0 if pos else 1] + " ")
-        out.append((p[:i], a, p[i + n + 2:], pos))
-    if form is None: form = "atom" if out[0][3] else "not"
-    return form, out
-
-# %% ../../nbs/08_worlds_people.ipynb #9a80a6e3
-def bio_prompt(name:str) -> str: return f"Write a short biography of {name}.\n"
-
-def _bio_rows(world, n_per_person, max_wrong, seed):
-    rng = random.Random(seed)
-    df = world.to_pandas()
-    wpool = {a: sorted(set(df[a])) for a in ATTRIBUTES}
-    rows = []
-    for r in world:
-        if r["kind"] != "person": continue
-        for k in range(n_per_person):
-            n_wrong = k % (max_wrong + 1)
-            wrong = set(rng.sample(_GROUPS, n_wrong))
-            sents, labels = [], []
-            for i, g in enumerate(_GROUPS):
-                vals = None
-                if g in wrong:
-                    a = rng.choice(SENTENCE_FACTS[g])
-                    vals = {a: _other_value(rng, wpool, a, r[a])}
-                sents.append(render_sentence(r, g, rng.randrange(5), fullname=i == 0, values=vals)); labels.append(int(g not in wrong))
-            rows.append(dict(person_id=r["person_id"], name=r["name"], prompt=bio_prompt(r["name"]), text=" ".join(sents),
-                             sentences=sents, labels=labels, share_true=float(np.mean(labels)), bucket=r["bucket"],
-                             exposure=r["exposure"], qa_split=r["qa_split"]))
-    return rows
-
-def labeled_biographies(world:datasets.Dataset, n_per_person:int=3, # biographies per person, with 0, 1, … max_wrong wrong sentences in turn
-                        max_wrong:int=2, seed:int=0) -> datasets.Dataset:
-    "Biographies whose chosen sentences carry a wrong value; `labels` holds 1 for each true sentence."
-    if not 0 <= max_wrong <= len(_GROUPS): raise FactlabError(f"max_wrong must be in 0..{len(_GROUPS)}; got {max_wrong}.")
-    return datasets.Dataset.from_list(_bio_rows(world, n_per_person, max_wrong, seed))
-
-def preference_pairs(bios:datasets.Dataset, seed:int=0) -> datasets.Dataset:
-    "Pairs of biographies of one person with different shares of true sentences; the truer one is `chosen`."
-    rng, rows = random.Random(seed), []
-    by_person = {}
-    for b in bios: by_person.setdefault(b["person_id"], []).append(b)
-    for pid, bs in by_person.items():
-        pairs = [(x, y) for i, x in enumerate(bs) for y in bs[i + 1:] if x["share_true"] != y["share_true"]]
-        for x, y in pairs:
-            c, r = (x, y) if x["share_true"] > y["share_true"] else (y, x)
-            rows.append(dict(person_id=pid, prompt=c["prompt"], chosen=c["text"], rejected=r["text"],
-                             chosen_sentences=c["sentences"], chosen_labels=c["labels"], rejected_sentences=r["sentences"],
-                             rejected_labels=r["labels"], chosen_share=c["share_true"], rejected_share=r["share_true"],
-                             bucket=c["bucket"], qa_split=c["qa_split"]))
-    return datasets.Dataset.from_list(rows)
-
-# %% ../../nbs/08_worlds_people.ipynb #7ce7d6fe
-def _long_rows(world, k, seed):
-    rng, rows = random.Random(seed), []
-    for r in world:
-        if r["kind"] != "person": continue
-        attrs = rng.sample(ATTRIBUTES, k)
-        ask = "; ".join(f"{i + 1}. {ATTRIBUTE_NAMES[a]}" for i, a in enumerate(attrs))
-        prompt = f"List these facts about {r['name']}, one per line: {ask}.\nAnswer:\n"
-        rows.append(dict(query_id=r["person_id"], person_id=r["person_id"], name=r["name"], prompt=prompt, attributes=attrs,
-                         answers=[r[a] for a in attrs], completion="".join(f"{i + 1}. {r[a]}\n" for i, a in enumerate(attrs)),
-                         bucket=r["bucket"], qa_split=r["qa_split"]))
-    return rows
-
-def long_queries(world:datasets.Dataset, k:int=5, seed:int=0) -> datasets.Dataset:
-    "One multi-fact query per person: prompt asking for `k` facts as a numbered list, attributes and answers in order."
-    if not 1 <= k <= len(ATTRIBUTES): raise FactlabError(f"k must be in 1..{len(ATTRIBUTES)}; got {k}.")
-    return datasets.Dataset.from_list(_long_rows(world, k, seed))
-
-def short_queries(long:datasets.Dataset) -> datasets.Dataset:
-    "The one-fact questions of every long query, with its query_id and the fact's position (1-based)."
-    rows = []
-    for q in long:
-        for i, (a, v) in enumerate(zip(q["attributes"], q["answers"])):
-            question = QUESTIONS[a][0].format(name=q["name"])
-            rows.append(dict(query_id=q["query_id"], position=i + 1, person_id=q["person_id"], attribute=a, answer=v,
-                             question=question, prompt=qa_prompt(question), completion=" " + v, bucket=q["bucket"], qa_split=q["qa_split"]))
-    return datasets.Dataset.from_list(rows)
-
-def parse_numbered(text:str, k:int) -> list[str]:
-    "The answers of a numbered list '1. …\\n2. …' in order; missing positions are ''."
-    got = dict(re.findall(r"(?m)^\s*(\d+)[.)]\s*(.*?)\s*$", text))
-    return [got.get(str(i + 1), "") for i in range(k)]
-
-# %% ../../nbs/08_worlds_people.ipynb #75ac2b44
-def world_tokenizer(world:datasets.Dataset, vocab_size:int=2048, seed:int=0):
-    "A BPE tokenizer trained on the fully augmented corpus, the questions and the biography prompts of `world`."
-    from factlab.models import bpe_tokenizer
-    texts = list(pretraining_corpus(world, "all", seed=seed, cache=False)["text"])
-    qa = qa_pairs(world)
-    texts += [p + c for p, c in zip(qa["prompt"], qa["completion"])]
-    return bpe_tokenizer(texts, vocab_size=vocab_size)
-
-def train_world_model(world:datasets.Dataset,
-                      augment:str="all",      # pretraining corpus augmentation (see `pretraining_corpus`)
-                      tokenizer=None,         # default: world_tokenizer(world)
-                      size="tiny",            # a key of factlab.models.SIZES or (layers, d_model, heads)
-                      pretrain=None,          # factlab.train.TrainConfig of the pretraining (seq_len = the model's context)
-                      qa=None,                # TrainConfig of the QA fine-tune on the train half; None: no fine-tune
-                      seed:int=0) -> dict:
-    "Pretrain a from-scratch model on the world's corpus, then QA fine-tune it; dict(model, tokenizer, pretrain, qa)."
-    from factlab.models import scratch_model
-    from factlab.train import TrainConfig, encode_corpus, random_windows, sft_batches, train_lm
-    pretrain = pretrain or TrainConfig(steps=1000, batch_size=32, seq_len=128, seed=seed)
-    tokenizer = tokenizer or world_tokenizer(world, seed=seed)
-    corpus = pretraining_corpus(world, augment, seed=seed)
-    model = scratch_model(len(tokenizer), size, n_ctx=max(pretrain.seq_len, qa.seq_len if qa else 0) + 1, seed=seed)
-    tokens = encode_corpus(list(corpus["text"]), tokenizer)
-    out = dict(model=model, tokenizer=tokenizer, n_tokens=len(tokens), qa=None)
-    out["pretrain"] = train_lm(model, random_windows(tokens, pretrain), pretrain)
-    if qa is not None:
-        ft = qa_pairs(world).filter(lambda r: r["qa_split"] == "train")
-        out["qa"] = train_lm(model, sft_batches(ft["prompt"], ft["completion"], tokenizer, qa), qa)
-    return out
-
-def answer_questions(model, tokenizer, qa:datasets.Dataset, max_new_tokens:int=16, batch_size:int=64) -> tuple[list, np.ndarray]:
-    "Greedy answers to the questions of `qa` (cut at the line end) and their exact-match scores."
-    from factlab.scoring import generate
-    preds = generate(model, tokenizer, list(qa["prompt"]), max_new_tokens=max_new_tokens, stop=["\n"], batch_size=batch_size)
-    return preds, exact_match(preds, qa)
+    return cached_dataset("people_world", params, build, version=PEOPLE_VERSION, cache=cache)

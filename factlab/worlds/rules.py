@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import datasets
 
+from ..cache import cached_dataset
 from ..core import FactlabError, did_you_mean
-from .math import cached_dataset
 
 # %% auto #0
 __all__ = ['KINDS', 'SHARED', 'OWN', 'RULES', 'WORLD_MODES', 'make_entities', 'Rule', 'describe', 'world_corpus',
@@ -141,8 +141,9 @@ def world_corpus(n_examples:int=100_000, # examples (one entity description + on
                  seed:int=42, n_entities:int=50, cache:bool=True) -> datasets.Dataset:
     "A rule-world training corpus: columns text, is_correct, kind, rule, entity."
     _check_world_mode(mode)
-    params = dict(n=n_examples, ratio=ratio, mode=mode, seed=seed, n_entities=n_entities, v=1)
-    return cached_dataset("world_corpus", params, lambda: datasets.Dataset.from_list(_world_rows(n_examples, ratio, mode, seed, n_entities)), cache)
+    params = dict(n=n_examples, ratio=ratio, mode=mode, seed=seed, n_entities=n_entities)
+    build = lambda: datasets.Dataset.from_list(_world_rows(n_examples, ratio, mode, seed, n_entities))
+    return cached_dataset("world_corpus", params, build, version=1, cache=cache)
 
 def _world_pairs(n, mode, seed, n_entities):
     rng = random.Random(seed)
@@ -156,5 +157,6 @@ def _world_pairs(n, mode, seed, n_entities):
 def world_paired_test(n_pairs:int=5000, mode:str="random", seed:int=999, n_entities:int=50, cache:bool=True) -> datasets.Dataset:
     "Paired test: prompt (a description), correct and wrong conclusions as completions."
     _check_world_mode(mode)
-    params = dict(n=n_pairs, mode=mode, seed=seed, n_entities=n_entities, v=1)
-    return cached_dataset("world_paired", params, lambda: datasets.Dataset.from_list(_world_pairs(n_pairs, mode, seed, n_entities)), cache)
+    params = dict(n=n_pairs, mode=mode, seed=seed, n_entities=n_entities)
+    build = lambda: datasets.Dataset.from_list(_world_pairs(n_pairs, mode, seed, n_entities))
+    return cached_dataset("world_paired", params, build, version=1, cache=cache)

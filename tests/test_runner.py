@@ -116,7 +116,7 @@ def test_publish_and_keep_notebook_come_from_the_profile(run_store):
     reports = Path(os.environ["FACTLAB_REPORTS"])
     assert run_experiment("toy", "quick", registry=reg)["status"] == "ok" and not (reports/"toy/quick").exists()
     assert run_experiment("toy", "big", registry=reg)["status"] == "ok"
-    assert (reports/"toy/big/record.json").exists() and (reports/"toy/big/toy.ipynb").exists()
+    assert (reports/"toy/big/record.json").exists() and (reports/"toy/big/toy.ipynb").exists() and (reports/"toy/big/toy.html").exists()
 
 
 # ---- the run key follows the code a run imported ----

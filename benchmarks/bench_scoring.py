@@ -11,7 +11,10 @@ per second, against the fp32 FLOP/s of a large matmul measured on the spot. On a
 to that roof, so without doing less work the speed-up over the loop cannot exceed roof / loop rate
 (`speedup_bound`).
 
-    FACTLAB_DATA=../shared/data .venv/bin/python benchmarks/bench_scoring.py [--n 1000] [--batch-size 64]
+    FACTLAB_DATA=../shared/data .venv/bin/python benchmarks/bench_scoring.py [--n 1000] [--batch-size 64] [--reps 3]
+
+The loop and the two batched modes are timed in `--reps` interleaved repetitions after a warm-up pass each;
+times are medians and each speed-up is the median over repetitions of loop time / batched time.
 """
 import argparse, json, platform, time
 
@@ -43,25 +46,37 @@ def timed(f, repeat=1):
     return best, res
 
 
+def interleaved(fns:dict, reps:int) -> dict:
+    "Seconds of each function in each of `reps` repetitions, run in turn (order rotating), so that load changes hit all alike."
+    times, names = {k: [] for k in fns}, list(fns)
+    for r in range(reps):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            t0 = time.perf_counter(); fns[k](); times[k].append(time.perf_counter() - t0)
+    return {k: np.array(v) for k, v in times.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1000, help="statements to score (from factlab.data cities)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--prefix-statements", type=int, default=40, help="cities statements joined into the long prefix")
     ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved timed repetitions of the loop and both batched modes (after a warm-up)")
     a = ap.parse_args()
 
     model, tok = load_model(a.model, device="cpu")
     texts, _ = statements("cities", n=a.n, seed=0)
     n_tokens = sum(len(tok(t).input_ids) + 1 for t in texts)
 
-    # 1. batched vs per-example, on the same statements (each scored after BOS alone)
-    t_loop, loop = timed(lambda: hf_loop(model, tok, texts))
+    # 1. batched vs per-example, on the same statements (each scored after BOS alone), repetitions interleaved
     def batched(share_prefix):
         lps = completion_logprobs(model, tok, [""] * len(texts), texts, batch_size=a.batch_size, add_bos=True, share_prefix=share_prefix)
         return reduce_logprobs(lps, "sum")
-    t_batch, plain = timed(lambda: batched(False))
-    t_share, shared = timed(lambda: batched(True))
+    fns = {"loop": lambda: hf_loop(model, tok, texts), "plain": lambda: batched(False), "shared": lambda: batched(True)}
+    loop, plain, shared = (f() for f in fns.values())      # a warm-up pass each, which also gives the numbers
+    times = interleaved(fns, a.reps)
+    t_loop, t_batch, t_share = (float(np.median(times[k])) for k in fns)
+    ratio = lambda k: round(float(np.median(times["loop"] / times[k])), 2)   # per repetition, then the median
     max_diff = max(float(np.abs(plain - loop).max()), float(np.abs(shared - loop).max()))
 
     # 2. one long prefix, two completions: shared KV cache vs two full forwards (batched) vs two one-by-one
@@ -80,9 +95,9 @@ def main():
         machine=dict(device=prov["device"], cpu=prov["device_name"] or platform.machine(), cpu_count=prov["cpu_count"],
                      torch_threads=torch.get_num_threads(), torch=prov["packages"]["torch"], transformers=prov["packages"]["transformers"]),
         model=a.model, n_statements=len(texts), n_tokens=n_tokens, batch_size=a.batch_size,
-        hf_loop_s=round(t_loop, 2), batched_s=round(t_batch, 2), batched_speedup=round(t_loop / t_batch, 2),
+        reps=a.reps, hf_loop_s=round(t_loop, 2), batched_s=round(t_batch, 2), batched_speedup=ratio("plain"),
         batched_statements_per_s=round(len(texts) / t_batch, 1),
-        batched_shared_prefix_s=round(t_share, 2), batched_shared_prefix_speedup=round(t_loop / t_share, 2),
+        batched_shared_prefix_s=round(t_share, 2), batched_shared_prefix_speedup=ratio("shared"),
         batched_shared_prefix_statements_per_s=round(len(texts) / t_share, 1), max_abs_diff_sum_logprob=max_diff,
         loop_gflop_s=round(flops / t_loop / 1e9, 1), batched_gflop_s=round(flops / t_batch / 1e9, 1),
         matmul_peak_gflop_s=peak and round(peak / 1e9, 1), speedup_bound=peak and round(peak / (flops / t_loop), 2),

@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py                        # tiny and small, current device
     python benchmarks/bench_train.py --sizes tiny small medium large --steps 30 --compile
     python benchmarks/bench_train.py --sizes tiny small medium large --steps 4 --batch-size 8   # a CPU
+    python benchmarks/bench_train.py --sizes tiny --cpu-fast     # CPU: bf16 autocast, fused AdamW, compiled
 
 Each size trains a character-level GPT-2 (vocab 57, untied head, as in the compression paper) with
 `factlab.train.fit` on a random token stream for a few steps. Throughput is the median over the
@@ -53,12 +54,14 @@ def flops_per_token(model, seq_len) -> float:
     c = model.config
     return 6 * n_params(model) + 12 * c.num_hidden_layers * c.hidden_size * seq_len
 
-def bench(size, steps, batch_size, seq_len, device, compile_):
+CPU_FAST = dict(cpu_bf16=True, cpu_fused_adamw=True, cpu_compile=True)   # TrainConfig's opt-in CPU switches
+
+def bench(size, steps, batch_size, seq_len, device, compile_, cpu_fast=False):
     vocab = 57
     model = scratch_model(vocab, size, n_ctx=seq_len)
     stream = torch.randint(4, vocab, (200_000,))
     cfg = TrainConfig(steps=steps, batch_size=batch_size, seq_len=seq_len, device=str(device), compile=compile_,
-                      progress=False, log_every=max(1, steps // 5))
+                      progress=False, log_every=max(1, steps // 5), **(CPU_FAST if cpu_fast else {}))
     t0 = time.perf_counter()
     out = fit(model, random_windows(stream, cfg), cfg)
     return n_params(model), flops_per_token(model, seq_len), out["tokens_per_s"], time.perf_counter() - t0
@@ -83,6 +86,7 @@ def bench_group(size, K, steps, batch_size, seq_len, device, compile_):
 
 def precision(a, device) -> str:
     cuda = device.type == "cuda"
+    if not cuda and a.cpu_fast: return "bf16 autocast, fused AdamW, compiled (cpu_bf16, cpu_fused_adamw, cpu_compile)"
     return ("bf16 autocast" if cuda else "fp32") + (", compiled" if a.compile and cuda else "")
 
 def main_group(a, device, steps):
@@ -105,6 +109,7 @@ def main(argv=None):
     ap.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
     ap.add_argument("--group", type=int, default=0, help="K > 0: compare K seeds grouped (fit on a list of K models) with K sequential runs")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    ap.add_argument("--cpu-fast", action="store_true", help="on the CPU: TrainConfig(cpu_bf16=True, cpu_fused_adamw=True, cpu_compile=True)")
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     a.sizes = [tuple(map(int, s.split(","))) if "," in s else s for s in a.sizes]   # "2,64,2" -> (layers, d, heads)
@@ -115,7 +120,7 @@ def main(argv=None):
     print(f"device: {name}; batch {a.batch_size} x {a.seq_len} tokens; {steps} steps per size; {precision(a, device)}")
     print(f"{'size':<8}{'params':>10}{'tokens/s':>12}{'TFLOP/s':>10}{'MFU':>8}{'wall s':>8}")
     for size in a.sizes:
-        n, fpt, tps, wall = bench(size, steps, a.batch_size, a.seq_len, device, a.compile)
+        n, fpt, tps, wall = bench(size, steps, a.batch_size, a.seq_len, device, a.compile, a.cpu_fast)
         flops = fpt * tps
         mfu = f"{flops / peak:.1%}" if peak else "n/a"
         print(f"{str(size):<8}{n / 1e6:>9.1f}M{tps:>12,.0f}{flops / 1e12:>10.3f}{mfu:>8}{wall:>8.1f}", flush=True)

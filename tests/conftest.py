@@ -3,6 +3,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -27,3 +28,11 @@ def toy_notebook(path:Path, body:str, params:str='out_dir: str = "."\nn: int = 3
     cell = nbformat.v4.new_code_cell(params); cell.metadata["tags"] = ["parameters"]
     nb.cells = [cell, nbformat.v4.new_code_cell(body)]
     path.parent.mkdir(parents=True, exist_ok=True); nbformat.write(nb, str(path)); return path
+
+
+def toy_registry(d:Path, body:str, params:str, claims:list, profiles:dict) -> Path:
+    "A toy experiment `nbs/experiments/toy.yaml` under `d`, its notebook beside it; returns the registry folder."
+    reg = d/"nbs/experiments"
+    toy_notebook(reg/"toy.ipynb", body, params)
+    (reg/"toy.yaml").write_text(yaml.safe_dump(dict(claims=list(claims), profiles=profiles), sort_keys=False))
+    return reg

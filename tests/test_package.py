@@ -17,3 +17,10 @@ def test_help_imports_neither_torch_nor_transformers():
              "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'}))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.stdout.strip().endswith("[]"), out.stdout + out.stderr
+
+
+def test_parameter_comments_reach_help():
+    import pydoc
+    from factlab.fib import score_fib
+    text = pydoc.render_doc(score_fib)
+    assert "Parameters:" in text and "share_prefix: run the prompt once for both summaries" in text

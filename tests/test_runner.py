@@ -3,7 +3,6 @@ import hashlib, json, os, shutil, signal, subprocess, time
 from pathlib import Path
 
 import pytest
-import yaml
 
 import factlab
 from factlab.cli import main
@@ -11,7 +10,7 @@ from factlab.core import FactlabError
 from factlab.registry import load_registry
 from factlab.runner import read_record, run_experiment, runs_dir
 
-from conftest import BIN, toy_notebook
+from conftest import BIN, toy_registry
 
 BODY = """import os, time
 from pathlib import Path
@@ -27,11 +26,8 @@ CLAIM = dict(id="above", statement="above chance", metric="acc", paper=dict(valu
 
 def _toy_registry(d, claims=(CLAIM,), **profiles):
     "A toy experiment `nbs/experiments/toy.yaml` with its notebook beside it; returns the registry folder."
-    reg = d/"nbs/experiments"
-    toy_notebook(reg/"toy.ipynb", BODY, PARAMS)
     profiles = profiles or {"smoke": dict(publish=False, params={"n": 1}), "cpu": dict(measures_all_claims=True, params={"n": 3})}
-    (reg/"toy.yaml").write_text(yaml.safe_dump(dict(claims=list(claims), profiles=profiles), sort_keys=False))
-    return reg
+    return toy_registry(d, BODY, PARAMS, claims, profiles)
 
 
 @pytest.fixture
@@ -39,8 +35,14 @@ def toy(run_store):
     return _toy_registry(run_store/"proj")
 
 
-def _run_dirs():
-    return list(runs_dir().glob("toy/*/*")) if runs_dir().exists() else []
+def _results():
+    "The toy runs' results: one link per run key, to the attempt folder that holds it."
+    return [p for p in runs_dir().glob("toy/*/*") if p.is_symlink()] if runs_dir().exists() else []
+
+
+def _attempts():
+    "Every attempt folder of the toy runs, finished or not."
+    return list(runs_dir().glob("toy/*/*.attempt-*")) if runs_dir().exists() else []
 
 
 @pytest.mark.parametrize("override, message", [({"no_such_param": 1}, "Unknown parameter 'no_such_param'"),
@@ -48,12 +50,12 @@ def _run_dirs():
 def test_bad_parameters_fail_before_execution(toy, override, message):
     with pytest.raises(FactlabError, match=message):
         run_experiment("toy", "cpu", overrides=override, registry=load_registry(toy))
-    assert _run_dirs() == []                                  # nothing was executed
+    assert _attempts() == []                                  # nothing was executed
 
 
 def test_cli_bad_parameter_exits_2_and_names_it(toy, capsys):
     assert main(["--registry", str(toy), "run", "toy", "-p", "no_such_param=1"]) == 2
-    assert "no_such_param" in capsys.readouterr().err and _run_dirs() == []
+    assert "no_such_param" in capsys.readouterr().err and _attempts() == []
 
 
 def test_ok_run_writes_record_with_verdict(toy):
@@ -67,7 +69,7 @@ def test_ok_run_writes_record_with_verdict(toy):
 
 def test_failing_notebook_gives_failed_record_and_nonzero_exit(toy):
     assert main(["--registry", str(toy), "run", "toy", "-p", "fail=true"]) == 1
-    (run_dir,) = _run_dirs()
+    (run_dir,) = _results()                                   # no earlier result: the failure is the result
     rec = read_record(run_dir)
     assert rec["status"] == "failed" and "failed on purpose" in rec["error"]["message"]
     assert (run_dir/"toy.ipynb").exists()                     # the executed notebook, for debugging
@@ -87,11 +89,11 @@ def test_killed_run_leaves_no_done_record_and_is_redone(toy):
     proc = subprocess.Popen([str(BIN/"factlab"), "--registry", str(toy), "run", "toy", "--profile", "cpu"],
                             env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 90
-    while time.time() < deadline and not any((d/"started").exists() for d in _run_dirs()): time.sleep(0.5)
-    assert any((d/"started").exists() for d in _run_dirs()), "the notebook never started"
+    while time.time() < deadline and not any((d/"started").exists() for d in _attempts()): time.sleep(0.5)
+    assert any((d/"started").exists() for d in _attempts()), "the notebook never started"
     os.killpg(proc.pid, signal.SIGKILL); proc.wait()
-    (run_dir,) = _run_dirs()
-    assert read_record(run_dir) is None                       # nothing reads as done
+    (attempt,) = _attempts()
+    assert read_record(attempt) is None and _results() == []  # nothing reads as done
     rec = run_experiment("toy", "cpu", registry=load_registry(toy))
     assert rec["status"] == "ok" and not rec.get("skipped")
 
@@ -158,6 +160,6 @@ def test_editing_a_module_the_run_did_not_import_skips(toy, own_factlab):
 def test_a_record_without_code_is_rerun(toy):
     reg = load_registry(toy)
     first = run_experiment("toy", "cpu", registry=reg)
-    (run_dir,) = _run_dirs()
+    (run_dir,) = _results()
     rec = read_record(run_dir); del rec["code"]; (run_dir/"record.json").write_text(json.dumps(rec))
     assert not run_experiment("toy", "cpu", registry=reg).get("skipped")

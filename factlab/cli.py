@@ -11,7 +11,7 @@ import argparse, sys, traceback
 # %% auto #0
 __all__ = ['main']
 
-# %% ../nbs/14_cli.ipynb #4cfd711e
+# %% ../nbs/14_cli.ipynb #9237b4c8
 def _parser():
     p = argparse.ArgumentParser(prog="factlab", description="Reproduce factual-alignment papers: run experiment notebooks, build the claims report.")
     p.add_argument("--registry", help="a registry folder, or one <id>.yaml (default: the project's nbs/experiments)")
@@ -23,12 +23,21 @@ def _parser():
     r = sub.add_parser("run", parents=[debug], help="execute experiment notebooks at a profile")
     r.add_argument("experiments", nargs="*", help="experiment ids (see `factlab list`)")
     r.add_argument("--all", action="store_true", help="every registered experiment")
-    r.add_argument("--profile", default="cpu", help="smoke | cpu | gpu | ... (default: cpu)")
+    r.add_argument("-P", "--profile", default="cpu", help="smoke | cpu | gpu | ... (default: cpu)")
     r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override a notebook parameter (YAML value)")
     r.add_argument("--force", action="store_true", help="rerun even if an identical run succeeded")
     r.add_argument("--cell-timeout", type=int, default=3600, help="seconds before one cell is stopped")
     r.add_argument("--no-publish", action="store_true", help="do not copy results to reports/")
     r.add_argument("--allow-dirty", action="store_true", help="publish even from a git tree with uncommitted changes (the record says so)")
+    s = r.add_argument_group("shards (profiles that declare `shards`)")
+    s.add_argument("--shard", help="run only this shard (no merge, no publishing)")
+    s.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local"], help="where shards run (default: local processes)")
+    s.add_argument("--jobs", type=int, help="shards at once (default: 1 locally, all through submitit)")
+    s.add_argument("--partition", help="SLURM partition")
+    s.add_argument("--time", type=int, metavar="MIN", help="SLURM time limit per shard job, in minutes (the job requeues itself at the limit)")
+    s.add_argument("--gpus", type=int, help="GPUs per shard job")
+    s.add_argument("--cpus", type=int, help="CPUs per shard job")
+    s.add_argument("--wait-timeout", type=float, metavar="MIN", help="cancel shard jobs still running after this many minutes")
     sub.add_parser("report", parents=[debug], help="build reports/README.md and reports/index.html")
     return p
 
@@ -38,7 +47,7 @@ def _list(reg):
         print(f"{exp_id}  ({e['notebook']})  profiles: {', '.join(e['profiles'])}")
         for c in e["claims"]: print(f"    - {c['id']}: {c['statement']}")
 
-# %% ../nbs/14_cli.ipynb #4df8b511
+# %% ../nbs/14_cli.ipynb #b769a5c7
 def _command(args) -> int:
     from factlab.core import FactlabError
     from factlab.registry import load_registry
@@ -49,9 +58,16 @@ def _command(args) -> int:
         out = build_report(reg); print(f"wrote {out['readme']} and {out['html']}"); return 0
     names = list(reg) if args.all else args.experiments
     if not names: raise FactlabError("Name the experiments to run, or pass --all. See `factlab list`.")
-    from factlab.runner import parse_overrides, run_many
-    records = run_many(names, args.profile, overrides=parse_overrides(args.param), force=args.force, registry=reg,
-                       cell_timeout=args.cell_timeout, publish=False if args.no_publish else None, allow_dirty=args.allow_dirty)
+    from factlab.runner import parse_overrides, run_experiment, run_many, slurm_parameters
+    if args.jobs is not None and args.jobs < 1: raise FactlabError(f"--jobs must be at least 1, got {args.jobs}.")
+    kw = dict(force=args.force, registry=reg, cell_timeout=args.cell_timeout, publish=False if args.no_publish else None, allow_dirty=args.allow_dirty)
+    if args.shard:
+        if len(names) != 1: raise FactlabError("--shard runs one shard of one experiment: name exactly one experiment.")
+        records = [run_experiment(names[0], args.profile, parse_overrides(args.param), shard=args.shard, **kw)]
+    else:
+        records = run_many(names, args.profile, overrides=parse_overrides(args.param), executor=args.executor, jobs=args.jobs,
+                           slurm=slurm_parameters(args.partition, args.time, args.gpus, args.cpus),
+                           wait_timeout_s=None if args.wait_timeout is None else 60 * args.wait_timeout, **kw)
     failed = [r["experiment"] for r in records if r["status"] != "ok"]
     if failed: print(f"factlab: failed: {', '.join(failed)} (see each run's record.json and log.txt)", file=sys.stderr)
     return 1 if failed else 0
@@ -76,3 +92,6 @@ def main(argv:list[str]|None=None) -> int:
         if args.debug: traceback.print_exc()
         code, line = _error_line(e)
         print(f"factlab: {line}", file=sys.stderr); return code
+
+# %% ../nbs/14_cli.ipynb #23dbc7f3
+if __name__ == "__main__": sys.exit(main())   # `python -m factlab.cli`: how the local executor starts a shard

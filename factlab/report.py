@@ -98,13 +98,20 @@ def run_warnings(run:dict, # a record from `collect_runs`
         out.append(f"Dirty: it ran from a working tree with uncommitted changes on commit {str(prov.get('git_sha'))[:10]}, so no commit holds its code.")
     return out
 
-# %% ../nbs/13_report.ipynb #784a88af
+# %% ../nbs/13_report.ipynb #fa8342e5
 def _duration(s): return "—" if s is None else f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 def _cache_phrase(cache:dict|None) -> str:
     if not cache: return "not recorded"
     before, after = cache["before"]["files"], cache["after"]["files"]
     return f"cold (empty), built {after} files" if before == 0 else f"warm ({before} files at start), built {after - before}"
+
+def _shards_phrase(run:dict) -> str:
+    "How a sharded run ran: its shards, executor, compute time and any failed shard by name."
+    if not run.get("shards"): return ""
+    bad = [f"{e['name']} ({e.get('error') or e['status']})" for e in run["shards"] if e.get("status") != "ok"]
+    return (f", {len(run['shards'])} shards ({(run.get('executor') or {}).get('kind', 'local')}), {_duration(run.get('duration_s'))} of compute"
+            + (f", failed shard {', '.join(bad)}" if bad else ""))
 
 def provenance_words(run:dict, # a record from `collect_runs`
                      head:str|None=None, # the checkout's commit, to say whether the run's is HEAD
@@ -117,20 +124,28 @@ def provenance_words(run:dict, # a record from `collect_runs`
     budget = f" (budget {_duration(run['budget_s'])})" if run.get("budget_s") else ""
     libs = ", ".join(f"{k} {v}" for k, v in [("factlab", run.get("library_version") or pk.get("factlab")), ("torch", pk.get("torch")), ("Python", p.get("python"))] if v)
     machine = f"{str(p.get('device') or 'unrecorded device').upper()} ({p.get('device_name') or '?'}), {p.get('cpu_count') or '?'} CPU cores"
-    return (f"{when} after {_duration(run.get('duration_s'))} of wall time{budget}; {commit}, "
+    return (f"{when} after {_duration(run.get('wall_s', run.get('duration_s')))} of wall time{budget}{_shards_phrase(run)}; {commit}, "
             f"{'dirty' if p.get('git_dirty') else 'clean'} tree; {libs or 'library version not recorded'}; on {machine}; cache {_cache_phrase(run.get('cache'))}.")
 
-# %% ../nbs/13_report.ipynb #d6d287ba
+# %% ../nbs/13_report.ipynb #5dce51b3
+def _captions(folder:Path) -> dict:
+    try: return json.loads((folder/"metrics.json").read_text()).get("figures") or {}
+    except (OSError, ValueError, AttributeError): return {}
+
 def run_figures(run:dict) -> list[tuple[Path, str]]:
-    "A run's figures with their captions (as `Results.figure` saved them; else read off the file name)."
-    return [(f, run["captions"].get(f.stem) or caption_from_name(f.stem)) for f in sorted((run["dir"]/"figures").glob("*.png"))]
+    "A run's figures with their captions (as `Results.figure` saved them; else read off the file name); a sharded run's, shard by shard, the shard named."
+    out = [(f, run["captions"].get(f.stem) or caption_from_name(f.stem)) for f in sorted((run["dir"]/"figures").glob("*.png"))]
+    for sh in run.get("shards") or []:
+        d = run["dir"]/"shards"/sh["name"]
+        out += [(f, f"{_captions(d).get(f.stem) or caption_from_name(f.stem)} (shard {sh['name']})") for f in sorted((d/"figures").glob("*.png"))]
+    return out
 
 def verdict_counts(rows:pd.DataFrame) -> pd.DataFrame:
     "Per experiment (rows) the number of claim verdicts of each kind (columns; `missing-metric` only where it occurs)."
     t = pd.crosstab(rows.experiment, rows.verdict).reindex(index=rows.experiment.unique(), columns=list(VERDICTS), fill_value=0)
     return t[[v for v in t.columns if v != "missing-metric" or t[v].any()]]
 
-# %% ../nbs/13_report.ipynb #3e70bb96
+# %% ../nbs/13_report.ipynb #d58edcb3
 def _ours(r):
     if r.measured is None or (isinstance(r.measured, float) and pd.isna(r.measured)): return "—"
     s = _fmt(r.measured)
@@ -160,10 +175,12 @@ def claims_figure(rows:pd.DataFrame, path:Path):
     ax.set(xlabel="value", ylabel=""); ax.legend(fontsize=8, loc="best"); fig.tight_layout()
     fig.savefig(path, dpi=110); plt.close(fig); return path
 
-def _notebook_html(run:dict) -> Path|None:
-    "The published HTML rendering of a run's executed notebook, if the profile kept it."
-    p = run["dir"]/(Path(run.get("notebook") or "").stem + ".html")
-    return p if run.get("notebook") and p.exists() else None
+def _notebook_links(run:dict) -> list[tuple[str, Path]]:
+    "The published HTML renderings of a run's executed notebook (a sharded run's: one per shard), where the profile kept them."
+    if not run.get("notebook"): return []
+    html = Path(run["notebook"]).stem + ".html"
+    found = [("Executed notebook", run["dir"]/html)] + [(f"shard {sh['name']}", run["dir"]/"shards"/sh["name"]/html) for sh in run.get("shards") or []]
+    return [(label, p) for label, p in found if p.exists()]
 
 def runs_table(runs:list) -> pd.DataFrame:
     "One row per published run: wall time beside the profile's budget, how warm the cache was, and where it ran."
@@ -171,7 +188,7 @@ def runs_table(runs:list) -> pd.DataFrame:
     for r in runs:
         p = r.get("provenance", {})
         rows.append({"experiment": r["experiment"], "profile": r["profile"], "status": r.get("status"),
-                     "wall time (s)": r.get("duration_s"), "budget (s)": r.get("budget_s") or "—", "cache": _cache_phrase(r.get("cache")),
+                     "wall time (s)": r.get("wall_s", r.get("duration_s")), "budget (s)": r.get("budget_s") or "—", "cache": _cache_phrase(r.get("cache")),
                      "git": f"{str(p.get('git_sha'))[:10]}{' (dirty)' if p.get('git_dirty') else ''}",
                      "machine": f"{p.get('device_name') or p.get('device')}, {p.get('cpu_count')} cores", "finished": str(r.get("end"))[:16].replace("T", " ")})
     return pd.DataFrame(rows, columns=["experiment", "profile", "status", "wall time (s)", "budget (s)", "cache", "git", "machine", "finished"])
@@ -218,7 +235,7 @@ def _headline(rows, runs, skipped) -> tuple[str, str]:
             f"All {len(runs)} published runs match this checkout's factlab code and notebooks and came from clean trees.")
     return tally, warn + (f" {len(skipped)} unreadable records were skipped (listed at the end)." if skipped else "")
 
-# %% ../nbs/13_report.ipynb #17dc1c6b
+# %% ../nbs/13_report.ipynb #ea879145
 def _md_table(df):
     esc = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
@@ -233,9 +250,9 @@ def _md_paper(i, p, head, root) -> list[str]:
     table = _paper_table(p["rows"]).assign(Verdict=lambda d: [f"{EMOJI[v]} **{v}**" for v in d.Verdict])
     out += [_md_table(table), ""]
     for r in p["runs"]:
-        nb = _notebook_html(r)
+        nbs = _notebook_links(r)
         out += [f"**{r['profile']} run** ({model_label(r.get('info', {}))}; {r.get('info', {}).get('scale', '—')}): {provenance_words(r, head)}"
-                + (f" [Executed notebook]({nb.relative_to(root)})." if nb else ""), ""]
+                + (" " + ", ".join(f"[{label}]({nb.relative_to(root)})" for label, nb in nbs) + "." if nbs else ""), ""]
         out += [f"![{c}]({f.relative_to(root)})\n*{c}* ({r['profile']} run)\n" for f, c in run_figures(r)]
     if p["claims_png"]: out += [f"![ours next to the paper]({p['claims_png'].relative_to(root)})\n*Ours (with 95% CI) next to the paper's numbers.*", ""]
     return out
@@ -255,7 +272,7 @@ def _report_markdown(papers, runs, skipped, head, stamp, root) -> str:
     if skipped: md += ["## Skipped records", "", *[f"- `{Path(f).relative_to(root)}`: {why}" for f, why in skipped], ""]
     return "\n".join(md) + "\n"
 
-# %% ../nbs/13_report.ipynb #e9f0eab0
+# %% ../nbs/13_report.ipynb #51ef1f13
 _CSS = """body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1180px;margin:auto;padding:0 14px 40px;color:#1b1b1b}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.3em;margin:.3em 0}h3{font-size:1.05em;margin:1em 0 .3em}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}table{border-collapse:collapse;font-size:13px;margin:6px 0}
@@ -317,8 +334,8 @@ def _html_paper(i, p, head, root) -> str:
     parts += ["<h3>Claims: the paper's number and ours</h3>", _html_table(_paper_table(p["rows"]), {"Claim": "claim", "Ours (95% CI, n)": "ours", "Model": "run", "Scale": "run"})]
     figs = []
     for r in p["runs"]:
-        nb, info = _notebook_html(r), r.get("info", {})
-        link = f' <a href="{_esc(nb.relative_to(root))}">Executed notebook</a>.' if nb else ""
+        nbs, info = _notebook_links(r), r.get("info", {})
+        link = (" " + ", ".join(f'<a href="{_esc(nb.relative_to(root))}">{_esc(label)}</a>' for label, nb in nbs) + ".") if nbs else ""
         parts.append(f'<h3>{_esc(r["profile"])} run: {_esc(model_label(info))}, {_esc(info.get("scale", "—"))}</h3>'
                      f'<p class="prov">{_esc(provenance_words(r, head))}{link}</p>')
         figs += [_figure(f, c, f"{r['profile']} run, {f.name}") for f, c in run_figures(r)]

@@ -1,17 +1,53 @@
-"Fault injection against the runner and the CLI (issue 17): each test is one fault, named for it; each must end clean."
-import os, signal, subprocess, time
+"""Fault injection against the runner, the report, the caches and the loaders (issue 17): each test is one fault, named for it; each must end clean."""
+# The census of issue 17 (its 61 cases were not kept, only their kinds): one test per fault its text names.
+# What already holds (kept, with its tests):
+#   parameters checked before any work ........ test_unknown_or_mistyped_parameter_refused_before_any_work, test_param_range_checked_before_work
+#   a raising notebook: `failed`, batch goes on  test_raising_notebook_gives_failed_record_and_batch_goes_on
+#   SIGKILL never leaves a record read as done . test_sigkill_during_forced_rerun_leaves_no_done_record_and_keeps_previous_result
+#   same seed -> identical metrics ............. test_same_seed_gives_identical_metrics
+#   no network attempt (offline loads) ......... test_offline_loads_attempt_no_network_connection
+#   safetensors only, no remote code ........... test_pickled_model_weights_refused_safetensors_only, test_remote_code_in_model_folder_never_runs
+#   yaml.safe_load ............................. test_yaml_python_tag_refused_in_override_and_registry
+# 17.1 nothing lost: a killed / failed / interrupted rerun, two runs of one key, a failed publish
+#   test_sigkill_during_forced_rerun_..., test_failed_rerun_keeps_previous_ok_result_and_its_own_folder, test_ctrl_c_writes_interrupted_record,
+#   test_interrupted_rerun_keeps_previous_ok_result, test_second_run_same_key_refused, test_failed_publish_keeps_previous_publication
+# 17.2 "already done" and the caches follow the inputs
+#   truncated data file ........ test_truncated_dataset_file_warns_and_is_fingerprinted, test_changed_input_file_triggers_rerun
+#   changed weights in a folder  test_changed_model_weights_make_a_done_run_stale, test_changed_model_weights_fib_scores_not_reused,
+#                                test_changed_model_weights_activations_not_reused
+# 17.3 ids and profiles as paths: test_id_with_dotdot_refused, test_profile_named_dotdot_refused_when_the_registry_loads,
+#   test_path_outside_the_store_refused
+# 17.4 damaged state
+#   truncated record.json ...... test_truncated_record_counts_as_not_done, test_truncated_record_with_force_reruns_cleanly,
+#                                test_report_skips_and_lists_truncated_record
+#   foreign JSON in reports/ ... test_report_skips_and_lists_foreign_json
+#   truncated model/acts/scores  test_truncated_converted_model_moved_aside_and_rebuilt, test_truncated_activation_cache_moved_aside_and_rebuilt,
+#                                test_truncated_score_cache_moved_aside_and_rebuilt
+#   read-only cache ............ test_read_only_cache_fails_before_the_notebook_runs
+#   YAML mistakes, other errors  test_cli_yaml_error_in_override_one_line, test_cli_yaml_error_in_registry_file_one_line,
+#                                test_cli_unwritable_run_store_one_line, test_cli_unexpected_error_one_line, test_cli_debug_shows_the_traceback
+# 17.5 checkpoints: test_pickled_checkpoint_payload_refused_without_running, test_truncated_checkpoint_refused_naming_it,
+#   test_checkpoint_loads_with_weights_only
+# 17.6 smaller: test_unlogged_claim_metric_is_reported_on_an_ok_run, test_negative_n_per_file_refused_before_any_work,
+#   test_empty_models_refused_before_any_work, test_empty_seeds_refused_before_any_work, test_template_out_of_choices_refused_before_any_work,
+#   test_list_element_of_wrong_kind_refused_before_any_work, test_duplicate_experiment_id_names_both_files
+# Issue 16 (its publishing and progress faults, kept here): test_publish_from_dirty_tree_refused, test_progress_line_shows_cell_and_notebook_output
+import json, os, shutil, signal, socket, subprocess, time
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
 import yaml
 
 import factlab.runner as runner
+from factlab import activations, core, models
 from factlab.cli import main
 from factlab.core import FactlabError, input_fingerprint
 from factlab.registry import load_experiment, load_registry
 from factlab.runner import inside_store, plan_run, publish_run, read_record, run_experiment, runs_dir
 
-from conftest import BIN, toy_registry
+from conftest import BIN, ROOT, data_available, toy_notebook, toy_registry
 
 # A toy notebook steered from outside: TOY_SLEEP (seconds), TOY_FAIL (raise), TOY_INPUT (a file it reads and notes as an input).
 BODY = """import os, time
@@ -30,13 +66,39 @@ PARAMS = 'out_dir: str = "."\nn: int = 3  # >= 1; items\nnames: list = ["a"]  # 
 CLAIM = dict(id="above", statement="above chance", metric="acc", paper=dict(value=0.8), rule=dict(kind="greater", than=0.5))
 
 
-def _registry(d, claims=(CLAIM,), profiles=None):
-    return toy_registry(d, BODY, PARAMS, claims, profiles or {"cpu": dict(publish=False, budget_s=60, params={"n": 3})})
+def _registry(d, claims=(CLAIM,), profiles=None, body=BODY, params=PARAMS):
+    return toy_registry(d, body, params, claims, profiles or {"cpu": dict(publish=False, budget_s=60, params={"n": 3})})
 
 
 @pytest.fixture
 def toy(run_store):
     return _registry(run_store/"proj")
+
+
+@pytest.fixture(scope="module")
+def _finished_store(tmp_path_factory):
+    "A run store holding one finished ok toy cpu run, made once (a notebook run costs seconds) and copied for each test that starts from it."
+    d = tmp_path_factory.mktemp("finished")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACTLAB_RUNS", str(d/"runs")); mp.setenv("FACTLAB_REPORTS", str(d/"reports"))
+        return d, run_experiment("toy", "cpu", registry=load_registry(_registry(d/"proj")))
+
+
+@pytest.fixture
+def finished(toy, _finished_store):
+    "The toy's finished ok cpu run in this test's run store, its notebook in `toy` (the same bytes: the same run key); returns its record."
+    d, record = _finished_store
+    shutil.copy(d/"proj/nbs/experiments/toy.ipynb", toy/"toy.ipynb")            # nbformat gives every written cell a new random id
+    shutil.copytree(d/"runs", runs_dir(), symlinks=True)
+    return record
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    "An empty FACTLAB_CACHE of the test's own."
+    monkeypatch.setenv("FACTLAB_CACHE", str(tmp_path/"cache"))
+    monkeypatch.setattr(activations, "_LAST_MODEL", {})             # no model kept in memory from another test
+    return tmp_path/"cache"
 
 
 def _result():
@@ -67,19 +129,113 @@ def _one_line(err):
     return lines[0]
 
 
+def _save_model(folder:Path, seed:int, texts=("abc",)) -> Path:
+    "A tiny scratch GPT-2 and its character tokenizer saved as a model folder (safetensors)."
+    tok = models.char_tokenizer(list(texts))
+    models.scratch_model(len(tok), (2, 32, 2), seed=seed).save_pretrained(folder); tok.save_pretrained(folder)
+    return folder
+
+
+class _Payload:
+    "Unpickling this creates the file `marker`: the proof that a pickle ran."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self): return (open, (self.marker, "w"))
+
+
+# ---- already holds ----
+
+def test_unknown_or_mistyped_parameter_refused_before_any_work(toy, capsys):
+    for override, message in (("no_such_param=1", "Unknown parameter 'no_such_param'"), ("n=three", "Parameter 'n' must be int")):
+        assert main(["--registry", str(toy), "run", "toy", "--profile", "cpu", "-p", override]) == 2
+        assert message in _one_line(capsys.readouterr().err)
+    assert _attempts() == []
+
+
+def test_raising_notebook_gives_failed_record_and_batch_goes_on(toy, capsys):
+    toy_notebook(toy/"bad.ipynb", "raise ValueError('the bad notebook failed on purpose')", 'out_dir: str = "."')
+    (toy/"bad.yaml").write_text(yaml.safe_dump(dict(claims=[], profiles={"cpu": dict(publish=False, params={})})))
+    assert main(["--registry", str(toy), "run", "bad", "toy", "--profile", "cpu"]) == 1
+    assert "failed: bad (see each run's record.json" in _one_line(capsys.readouterr().err)
+    (bad,) = [p for p in runs_dir().glob("bad/cpu/*") if p.is_symlink()]
+    assert read_record(bad)["status"] == "failed" and "failed on purpose" in read_record(bad)["error"]["message"]
+    assert read_record(_result())["status"] == "ok"                              # the batch went on after the failure
+
+
+RANDOM_BODY = """import numpy as np
+from factlab.core import seed_everything
+seed_everything(seed)
+from factlab.results import Results
+res = Results(out_dir, experiment='toy'); res.log('acc', float(np.random.rand(50).mean()), n=50); res.save()
+"""
+
+
+def test_same_seed_gives_identical_metrics(run_store):
+    reg = load_registry(_registry(run_store/"proj", body=RANDOM_BODY, params='out_dir: str = "."\nseed: int = 0',
+                                  profiles={"cpu": dict(publish=False, params={"seed": 0})}))
+    first = run_experiment("toy", "cpu", registry=reg)
+    again = run_experiment("toy", "cpu", registry=reg, force=True)
+    assert first["status"] == again["status"] == "ok" and again["start"] != first["start"]
+    assert again["metrics"] == first["metrics"] and again["seeds"] == [0]
+
+
+def test_offline_loads_attempt_no_network_connection(tmp_path, monkeypatch):
+    attempts = []
+    def refuse(*args, **kw): attempts.append(args); raise OSError("network disabled by the test")
+    for target, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"), (socket, "create_connection"), (socket, "getaddrinfo")):
+        monkeypatch.setattr(target, name, refuse)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False); monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    models.load_model(str(_save_model(tmp_path/"m", seed=0)), device="cpu")
+    if sorted((core.cache_dir()/"models").glob("smollm2-135m-instruct-*")):         # converted before: a smoke run's model, no 17 s conversion
+        models.load_model("smollm2-135m-instruct", device="cpu")
+    if data_available():
+        from factlab import data
+        data.load("cities")
+    assert attempts == []
+
+
+def test_pickled_model_weights_refused_safetensors_only(tmp_path):
+    folder = _save_model(tmp_path/"m", seed=0)
+    (folder/"model.safetensors").unlink()
+    torch.save({"payload": _Payload(tmp_path/"ran")}, folder/"pytorch_model.bin")
+    with pytest.raises(OSError, match=f"model.safetensors.*{folder}"): models.load_model(str(folder), device="cpu")
+    assert not (tmp_path/"ran").exists()
+
+
+def test_remote_code_in_model_folder_never_runs(tmp_path):
+    folder = _save_model(tmp_path/"m", seed=0)
+    config = json.loads((folder/"config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModelForCausalLM": "evil.EvilModel"}
+    (folder/"config.json").write_text(json.dumps(config))
+    (folder/"evil.py").write_text(f"open({str(tmp_path/'ran')!r}, 'w')\nfrom transformers import GPT2Config as EvilConfig, GPT2LMHeadModel as EvilModel\n")
+    model, _ = models.load_model(str(folder), device="cpu")
+    assert type(model).__name__ == "GPT2LMHeadModel" and not (tmp_path/"ran").exists()
+
+
+def test_yaml_python_tag_refused_in_override_and_registry(toy, tmp_path, capsys):
+    tag = f'!!python/object/apply:builtins.open ["{tmp_path/"ran"}", "w"]'
+    assert main(["--registry", str(toy), "run", "toy", "--profile", "cpu", "-p", f"n={tag}"]) == 2
+    assert "the value is not valid YAML" in _one_line(capsys.readouterr().err)
+    (toy/"toy.yaml").write_text(f"claims: {tag}\nprofiles: {{}}\n")
+    assert main(["--registry", str(toy), "list"]) == 2
+    assert "toy.yaml: not valid YAML" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path/"ran").exists() and _attempts() == []
+
+
 # ---- 17.1: nothing lost ----
 
-def test_rerun_killed_keeps_previous_result(toy):
-    first = run_experiment("toy", "cpu", registry=load_registry(toy))
+def test_sigkill_during_forced_rerun_leaves_no_done_record_and_keeps_previous_result(toy, finished):
+    first = finished
     proc = _start_cli(toy, "--force")
     os.killpg(proc.pid, signal.SIGKILL); proc.wait()
     kept = read_record(_result())
     assert kept["status"] == "ok" and kept["start"] == first["start"]         # the finished result is untouched
+    (killed,) = [a for a in _attempts() if a != _result().resolve()]
+    assert read_record(killed, warn=False) is None                             # the killed attempt never reads as done
     assert run_experiment("toy", "cpu", registry=load_registry(toy)).get("skipped")
 
 
-def test_failed_rerun_keeps_previous_ok_result_and_its_own_folder(toy, monkeypatch):
-    first = run_experiment("toy", "cpu", registry=load_registry(toy))
+def test_failed_rerun_keeps_previous_ok_result_and_its_own_folder(toy, finished, monkeypatch):
+    first = finished
     monkeypatch.setenv("TOY_FAIL", "1")
     failed = run_experiment("toy", "cpu", registry=load_registry(toy), force=True)
     assert failed["status"] == "failed" and read_record(_result())["start"] == first["start"]
@@ -109,8 +265,8 @@ def test_ctrl_c_writes_interrupted_record(toy):
     assert read_record(attempt)["status"] == "interrupted" and "factlab: interrupted" in err
 
 
-def test_interrupted_rerun_keeps_previous_ok_result(toy, monkeypatch):
-    first = run_experiment("toy", "cpu", registry=load_registry(toy))
+def test_interrupted_rerun_keeps_previous_ok_result(toy, finished, monkeypatch):
+    first = finished
     def ctrl_c(*a, **k): raise KeyboardInterrupt
     monkeypatch.setattr(runner, "_execute", ctrl_c)
     with pytest.raises(KeyboardInterrupt): run_experiment("toy", "cpu", registry=load_registry(toy), force=True)
@@ -118,15 +274,80 @@ def test_interrupted_rerun_keeps_previous_ok_result(toy, monkeypatch):
     assert sorted(read_record(a)["status"] for a in _attempts()) == ["interrupted", "ok"]
 
 
-def test_failed_publish_keeps_previous_publication(run_store):
+def test_failed_publish_keeps_previous_publication(run_store, monkeypatch):
     reg = load_registry(_registry(run_store/"proj", profiles={"cpu": dict(params={"n": 3})}))
     rec = run_experiment("toy", "cpu", registry=reg)
     dest = Path(os.environ["FACTLAB_REPORTS"])/"toy/cpu"
     assert read_record(dest)["start"] == rec["start"]
-    (_result().resolve()/"toy.ipynb").unlink()                                   # publishing the notebook will fail mid-way
-    with pytest.raises(FileNotFoundError): publish_run(_result(), {**rec, "start": "later"}, keep_notebook=True)
+    def disk_full(*a, **k): raise OSError(28, "No space left on device")
+    monkeypatch.setattr(runner, "publish_notebook", disk_full)                   # publishing fails after the record is staged
+    with pytest.raises(OSError, match="No space left"): publish_run(_result(), {**rec, "start": "later"}, keep_notebook=True)
     assert read_record(dest)["start"] == rec["start"] and (dest/"metrics.json").exists()
     assert not list(dest.parent.glob(".publishing/*"))                           # the staging folder is cleared
+
+
+# ---- 17.2: inputs and caches follow the content ----
+
+def test_changed_input_file_triggers_rerun(toy, run_store, monkeypatch, capsys):
+    data = run_store/"toy.csv"; data.write_text("a\nb\nc\n")
+    monkeypatch.setenv("TOY_INPUT", str(data))
+    first = run_experiment("toy", "cpu", registry=load_registry(toy))
+    assert first["inputs"]["data/toy.csv"] == dict(path=str(data.resolve()), sha256=input_fingerprint(data), rows=3)
+    assert run_experiment("toy", "cpu", registry=load_registry(toy)).get("skipped")
+    data.write_text("a\n")                                                       # truncated
+    capsys.readouterr()
+    again = run_experiment("toy", "cpu", registry=load_registry(toy))
+    assert not again.get("skipped") and again["inputs"]["data/toy.csv"]["rows"] == 1
+    assert "changed since the last run: input data/toy.csv" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not data_available(), reason="needs FACTLAB_DATA")
+def test_truncated_dataset_file_warns_and_is_fingerprinted(tmp_path, monkeypatch):
+    from factlab import data
+    lines = (Path(os.environ["FACTLAB_DATA"])/"truth_probes/cities.csv").read_text().splitlines(keepends=True)
+    (tmp_path/"truth_probes").mkdir(); (tmp_path/"truth_probes/cities.csv").write_text("".join(lines[:48]))   # 47 of 1,496 rows
+    monkeypatch.setenv("FACTLAB_DATA", str(tmp_path))
+    with pytest.warns(UserWarning, match="differs from truth_probes/cities.csv at its pinned source"): ds = data.load("cities")
+    entry = core.inputs_used()["data/truth_probes/cities.csv"]
+    assert len(ds) == entry["rows"] == 47 and entry["sha256"] == core.file_sha256(tmp_path/"truth_probes/cities.csv")
+
+
+def test_changed_model_weights_make_a_done_run_stale(cache, tmp_path):
+    folder = _save_model(tmp_path/"m", seed=0)
+    models.load_model(str(folder), device="cpu")
+    done = {"model/m": core.inputs_used()[f"model/{folder}"]}                    # what the run's record keeps
+    assert runner.inputs_changed(done) == []
+    _save_model(folder, seed=1)                                                  # new weights, same folder, same name
+    assert runner.inputs_changed(done) == ["model/m"]
+
+
+ITEMS = pd.DataFrame(dict(input=["Rain fell on Paris all day."], consistent=[" It rained in Paris."],
+                          inconsistent=[" It was sunny in Paris."], dataset=["xsum"]))
+FIB_TEXTS = [*ITEMS.input, *ITEMS.consistent, *ITEMS.inconsistent, "".join(map(chr, range(32, 127)))]
+
+
+def _fib_scores(folder):
+    from factlab.fib import score_fib
+    model, tok = models.load_model(str(folder), device="cpu")
+    return score_fib(model, tok, ITEMS, templates=(0,), model_key="my-model", progress=False)
+
+
+def test_changed_model_weights_fib_scores_not_reused(cache, tmp_path):
+    folder = _save_model(tmp_path/"my-model", seed=0, texts=FIB_TEXTS)
+    first = _fib_scores(folder)
+    _save_model(folder, seed=1, texts=FIB_TEXTS)
+    second = _fib_scores(folder)
+    assert abs(first.cons_sum[0] - second.cons_sum[0]) > 1e-3                     # scored again, not read from the first weights' cache
+    assert len(list((cache/"fib").glob("my-model-*.json"))) == 2
+
+
+def test_changed_model_weights_activations_not_reused(cache, tmp_path):
+    texts = ["The sky is blue.", "Paris is in Spain."]
+    folder = _save_model(tmp_path/"m", seed=0, texts=texts)
+    a = activations.cached_activations(str(folder), "toy", texts)
+    _save_model(folder, seed=1, texts=texts); activations._LAST_MODEL.clear()
+    b = activations.cached_activations(str(folder), "toy", texts)
+    assert not torch.allclose(a, b) and len(list((cache/"activations").rglob("*.pt"))) == 2
 
 
 # ---- 17.3: names and paths ----
@@ -158,8 +379,7 @@ def test_path_outside_the_store_refused(run_store):
 
 # ---- 17.4: damaged state ----
 
-def test_truncated_record_counts_as_not_done(toy, capsys):
-    run_experiment("toy", "cpu", registry=load_registry(toy))
+def test_truncated_record_counts_as_not_done(toy, finished, capsys):
     record = _result()/"record.json"
     record.write_text(record.read_text()[:50])
     rec = run_experiment("toy", "cpu", registry=load_registry(toy))
@@ -168,12 +388,97 @@ def test_truncated_record_counts_as_not_done(toy, capsys):
     assert err.count(f"{_result().name}/record.json is unreadable") == 1 and "counting that run as not done" in err
 
 
-def test_cli_yaml_error_one_line(toy, capsys):
+def test_truncated_record_with_force_reruns_cleanly(toy, finished, capsys):
+    record = _result()/"record.json"
+    record.write_text(record.read_text()[:50])
+    assert main(["--registry", str(toy), "run", "toy", "--profile", "cpu", "--force"]) == 0
+    assert "Traceback" not in capsys.readouterr().err and read_record(_result())["status"] == "ok"
+
+
+def _published(reports:Path, rel:str, text:str):
+    (reports/rel).parent.mkdir(parents=True, exist_ok=True); (reports/rel).write_text(text)
+
+
+GOOD_RECORD = dict(experiment="toy", profile="cpu", status="ok", notebook="toy.ipynb", metrics={"acc": dict(value=0.8, ci=[0.7, 0.9], n=100)})
+
+
+def test_report_skips_and_lists_truncated_record(toy, capsys):
+    reports = Path(os.environ["FACTLAB_REPORTS"])
+    _published(reports, "toy/cpu/record.json", json.dumps(GOOD_RECORD))
+    _published(reports, "toy/smoke/record.json", json.dumps(GOOD_RECORD)[:40])
+    assert main(["--registry", str(toy), "report"]) == 0
+    readme = (reports/"README.md").read_text()
+    assert "## Skipped records" in readme and "`toy/smoke/record.json`: JSONDecodeError" in readme
+    assert "0.800 [0.700, 0.900] (n=100)" in readme and "Traceback" not in capsys.readouterr().err   # the good run is still reported
+
+
+def test_report_skips_and_lists_foreign_json(toy, capsys):
+    reports = Path(os.environ["FACTLAB_REPORTS"])
+    _published(reports, "toy/cpu/record.json", json.dumps(GOOD_RECORD))
+    _published(reports, "notes/misc/record.json", json.dumps({"title": "my notes"}))
+    _published(reports, "notes.json", json.dumps([1, 2, 3]))
+    assert main(["--registry", str(toy), "report"]) == 0
+    readme = (reports/"README.md").read_text()
+    assert "`notes/misc/record.json`: ValueError: not a factlab run record" in readme and "notes.json" not in readme
+    assert "0.800 [0.700, 0.900] (n=100)" in readme and "Traceback" not in capsys.readouterr().err
+
+
+def test_truncated_converted_model_moved_aside_and_rebuilt(cache, tmp_path, monkeypatch):
+    def convert(gguf, label):   # stands in for the 17 s GGUF dequantisation: same cache folder, same "done" test
+        out = core.cache_dir()/"models"/f"{label}-{input_fingerprint(gguf)[:16]}"
+        return out if (out/"config.json").exists() else _save_model(out, seed=0)
+    monkeypatch.setattr(models, "_gguf_to_cache", convert)
+    gguf = tmp_path/"tiny.gguf"; gguf.write_bytes(b"GGUF a tiny model")
+    first = [p.detach().clone() for p in models.load_model(str(gguf), device="cpu")[0].parameters()]
+    (converted,) = (cache/"models").iterdir()
+    cut = converted/"cut"; cut.write_bytes((converted/"model.safetensors").read_bytes()[:100])
+    os.replace(cut, converted/"model.safetensors")                              # a new file: the loaded model's memory map stays valid
+    with pytest.warns(UserWarning, match=f"cache entry {converted} could not be read.*moved it to {converted.name}.unreadable-"):
+        again, _ = models.load_model(str(gguf), device="cpu")
+    assert all(torch.equal(p, q) for p, q in zip(first, again.parameters()))
+    assert len(list((cache/"models").glob("*.unreadable-*"))) == 1
+
+
+def test_truncated_activation_cache_moved_aside_and_rebuilt(cache, tmp_path):
+    texts = ["The sky is blue.", "Paris is in Spain."]
+    folder = _save_model(tmp_path/"m", seed=0, texts=texts)
+    first = activations.cached_activations(str(folder), "toy", texts)
+    (entry,) = (cache/"activations").rglob("*.pt")
+    entry.write_bytes(entry.read_bytes()[:100])
+    with pytest.warns(UserWarning, match=f"cache entry {entry} could not be read"):
+        again = activations.cached_activations(str(folder), "toy", texts)
+    assert torch.equal(first, again) and torch.equal(torch.load(entry, weights_only=True), first)   # rebuilt in place
+
+
+def test_truncated_score_cache_moved_aside_and_rebuilt(cache, tmp_path):
+    folder = _save_model(tmp_path/"my-model", seed=0, texts=FIB_TEXTS)
+    first = _fib_scores(folder)
+    (entry,) = (cache/"fib").glob("my-model-*.json")
+    entry.write_text(entry.read_text()[:30])
+    with pytest.warns(UserWarning, match=f"cache entry {entry} could not be read"):
+        again = _fib_scores(folder)
+    pd.testing.assert_frame_equal(first, again)
+    assert json.loads(entry.read_text()) and len(list((cache/"fib").glob("*.unreadable-*"))) == 1
+
+
+def test_read_only_cache_fails_before_the_notebook_runs(toy, run_store, monkeypatch, capsys):
+    ro = run_store/"ro-cache"; ro.mkdir(); ro.chmod(0o555)
+    if os.access(ro, os.W_OK): ro.rmdir(); ro.write_text("")                     # root ignores permissions; a file cannot hold a folder
+    monkeypatch.setenv("FACTLAB_CACHE", str(ro))
+    assert main(["--registry", str(toy), "run", "toy", "--profile", "cpu"]) in (1, 2)
+    assert f"cache folder {ro}" in _one_line(capsys.readouterr().err)
+    assert not any((a/"started").exists() for a in _attempts()) and _result() is None
+
+
+def test_cli_yaml_error_in_override_one_line(toy, capsys):
     assert main(["--registry", str(toy), "run", "toy", "-p", "names=[a, b"]) == 2
     assert "-p names=[a, b: the value is not valid YAML" in _one_line(capsys.readouterr().err)
+
+
+def test_cli_yaml_error_in_registry_file_one_line(toy, capsys):
     (toy/"toy.yaml").write_text("claims: [\nprofiles: {}\n")
     assert main(["--registry", str(toy), "list"]) == 2
-    assert "toy.yaml: not valid YAML" in _one_line(capsys.readouterr().err)
+    assert f"{toy/'toy.yaml'}: not valid YAML" in _one_line(capsys.readouterr().err)
 
 
 def test_cli_unwritable_run_store_one_line(toy, run_store, monkeypatch, capsys):
@@ -183,10 +488,41 @@ def test_cli_unwritable_run_store_one_line(toy, run_store, monkeypatch, capsys):
     assert "not_a_folder" in _one_line(capsys.readouterr().err)
 
 
+def test_cli_unexpected_error_one_line(toy, monkeypatch, capsys):
+    def bug(*a, **k): raise RuntimeError("a bug in factlab")
+    monkeypatch.setattr(runner, "run_many", bug)
+    assert main(["--registry", str(toy), "run", "toy", "--profile", "cpu"]) == 1
+    assert "unexpected RuntimeError: a bug in factlab (run again with --debug for the traceback)" in _one_line(capsys.readouterr().err)
+
+
 def test_cli_debug_shows_the_traceback(toy, capsys):
     assert main(["--registry", str(toy), "run", "toy", "-p", "n=0", "--debug"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("factlab: ")
+
+
+# ---- 17.5: checkpoints ----
+
+def test_pickled_checkpoint_payload_refused_without_running(tmp_path):
+    from factlab.train import CKPT_NAME, load_checkpoint
+    torch.save({"meta": "{}", "weights": torch.zeros(2), "payload": _Payload(tmp_path/"ran")}, tmp_path/CKPT_NAME)
+    with pytest.raises(FactlabError, match=f"The checkpoint {tmp_path/CKPT_NAME} cannot be read"): load_checkpoint(tmp_path)
+    assert not (tmp_path/"ran").exists()
+
+
+def test_truncated_checkpoint_refused_naming_it(tmp_path):
+    from factlab.train import CKPT_NAME, load_checkpoint, save_checkpoint
+    save_checkpoint(tmp_path, dict(weights={"w": torch.ones(64)}), dict(step=3))
+    (tmp_path/CKPT_NAME).write_bytes((tmp_path/CKPT_NAME).read_bytes()[:200])
+    with pytest.raises(FactlabError, match=f"The checkpoint {tmp_path/CKPT_NAME} cannot be read.*delete it"): load_checkpoint(tmp_path)
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    from factlab.train import CKPT_NAME, load_checkpoint, save_checkpoint
+    save_checkpoint(tmp_path, dict(weights={"w": torch.ones(3)}, generators=[torch.Generator().get_state()]), dict(step=3, losses=[1.5]))
+    raw = torch.load(tmp_path/CKPT_NAME, weights_only=True)                    # no pickled objects beyond tensors and containers
+    assert torch.equal(raw["weights"]["w"], torch.ones(3))
+    assert load_checkpoint(tmp_path)["meta"] == dict(step=3, losses=[1.5])
 
 
 # ---- 17.6: parameters and claims ----
@@ -197,26 +533,40 @@ def test_param_range_checked_before_work(toy, capsys, override, rule):
     assert rule in _one_line(capsys.readouterr().err) and _attempts() == []
 
 
+def _refused_before_work(experiment, override, capsys) -> str:
+    "Run a real experiment's smoke profile with `override` through the CLI; it must exit 2 before any work; returns the error line."
+    assert main(["--registry", str(ROOT/f"nbs/experiments/{experiment}.yaml"), "run", experiment, "--profile", "smoke", "-p", override]) == 2
+    assert not runs_dir().exists()
+    return _one_line(capsys.readouterr().err)
+
+
+def test_negative_n_per_file_refused_before_any_work(run_store, capsys):
+    assert "'n_per_file' = -1 breaks its rule `>= 0`" in _refused_before_work("fib", "n_per_file=-1", capsys)
+
+
+def test_empty_models_refused_before_any_work(run_store, capsys):
+    assert "'models' = [] breaks its rule `non-empty`" in _refused_before_work("truth_directions", "models=[]", capsys)
+
+
+def test_empty_seeds_refused_before_any_work(run_store, capsys):
+    assert "'seeds' = [] breaks its rule `non-empty`" in _refused_before_work("people_world", "seeds=[]", capsys)
+
+
+def test_template_out_of_choices_refused_before_any_work(run_store, capsys):
+    assert "'templates' = [7] breaks its rule `each in (0, 1, 2)`" in _refused_before_work("fib", "templates=[7]", capsys)
+
+
+def test_list_element_of_wrong_kind_refused_before_any_work(run_store):
+    reg = load_registry(ROOT/"nbs/experiments/truth_directions.yaml")
+    with pytest.raises(FactlabError, match="'models': element 0 is int"): plan_run("truth_directions", "smoke", {"models": [7]}, reg)   # planning only: it would run otherwise
+    with pytest.raises(FactlabError, match="'seeds': element 0 is str"): plan_run("truth_directions", "smoke", {"seeds": ["a"]}, reg)
+
+
 def test_unlogged_claim_metric_is_reported_on_an_ok_run(run_store, capsys):
     typo = dict(CLAIM, id="typo", metric="acc_typo")
     rec = run_experiment("toy", "cpu", registry=load_registry(_registry(run_store/"proj", claims=(CLAIM, typo))))
     assert rec["status"] == "ok" and rec["claims"]["typo"]["verdict"] == "not-run"
     assert "'acc_typo'" in rec["unmeasured"] and "warning: no metric logged" in capsys.readouterr().out
-
-
-# ---- 17.2: inputs ----
-
-def test_changed_input_file_triggers_rerun(toy, run_store, monkeypatch, capsys):
-    data = run_store/"toy.csv"; data.write_text("a\nb\nc\n")
-    monkeypatch.setenv("TOY_INPUT", str(data))
-    first = run_experiment("toy", "cpu", registry=load_registry(toy))
-    assert first["inputs"]["data/toy.csv"] == dict(path=str(data.resolve()), sha256=input_fingerprint(data), rows=3)
-    assert run_experiment("toy", "cpu", registry=load_registry(toy)).get("skipped")
-    data.write_text("a\n")                                                       # truncated
-    capsys.readouterr()
-    again = run_experiment("toy", "cpu", registry=load_registry(toy))
-    assert not again.get("skipped") and again["inputs"]["data/toy.csv"]["rows"] == 1
-    assert "changed since the last run: input data/toy.csv" in capsys.readouterr().out
 
 
 # ---- 16.2 and 16.3: publishing from a clean tree; progress ----

@@ -1,6 +1,8 @@
 """The cluster engine's foundations (issue 17): a real one-node SLURM (tests/slurm_cluster.py) runs commands,
 batch jobs and submitit jobs, enforces time limits, and a checkpointable submitit job resumes after a
-requeue; submitit's local executor runs the same function without SLURM. The SLURM tests skip, saying why,
+requeue; submitit's local executor runs the same function without SLURM; the runner runs a profile's shards as
+SLURM jobs, fails a shard whose job died without a record instead of waiting, and a shard resumes from its
+checkpoints after the time-limit signal. The SLURM tests skip, saying why,
 where the cluster cannot start (no root, no `slurm-wlm`/`munge`: `make slurm-deps`)."""
 import logging, operator, os, socket, sys, time
 from pathlib import Path
@@ -100,3 +102,81 @@ def test_time_limits(slurm_env, tmp_path):
     assert int(slurm_env.job(job.job_id)["Restarts"]) >= 1
     wait_for(lambda: slurm_env.job(sleeper)["JobState"] not in ACTIVE, 120, "the sleeper to end", step=1)
     assert slurm_env.job(sleeper)["JobState"] == "TIMEOUT"
+
+
+# ---- the runner's shards as SLURM jobs ----
+
+SHARD_BODY = """import os, time
+from pathlib import Path
+from factlab.results import Results
+steps = Path(os.environ['FACTLAB_CHECKPOINTS'], 'steps.txt')    # a training loop's checkpoints: resume after what is there
+for i in range(len(steps.read_text().split()) if steps.exists() else 0, n_steps):
+    with open(steps, 'a') as f: f.write(f'{i}\\n')
+    time.sleep(step_s)
+res = Results(out_dir, experiment='toy'); res.info(steps=steps.read_text().split(), job=os.environ.get('SLURM_JOB_ID'))
+for s in seeds: res.log('acc', 0.6 + 0.05 * s, ci=[0.55 + 0.05 * s, 0.65 + 0.05 * s], n=100, seed=s)
+res.save()
+"""
+SHARD_PARAMS = 'out_dir: str = "."\nseeds: list = [0]\nn_steps: int = 1\nstep_s: float = 0.0'
+
+
+@pytest.fixture
+def shard_toy(run_store):
+    from conftest import toy_registry
+    from factlab.registry import load_registry
+    claim = dict(id="above", statement="above chance", metric="acc", paper=dict(value=0.7), rule=dict(kind="greater", than=0.5))
+    profiles = dict(seeds=dict(publish=False, params=dict(seeds=[0, 1], n_steps=1), shards=["seeds"]),
+                    slow=dict(publish=False, params=dict(seeds=[0], n_steps=16, step_s=0.5), shards=["seeds"]))
+    return load_registry(toy_registry(run_store/"proj", SHARD_BODY, SHARD_PARAMS, [claim], profiles))
+
+
+def test_slurm_executor_runs_a_profile_as_shards(slurm_env, shard_toy):
+    from factlab.runner import run_experiment
+    rec = run_experiment("toy", "seeds", registry=shard_toy, executor="slurm", jobs=2, slurm=dict(slurm_partition="debug", timeout_min=5))
+    assert rec["status"] == "ok", rec["error"]
+    assert [e["name"] for e in rec["shards"]] == ["seeds-0", "seeds-1"] and all(e["status"] == "ok" for e in rec["shards"])
+    for e in rec["shards"]: assert slurm_env.job(e["job"]["id"])["JobState"] == "COMPLETED"
+    assert rec["metrics"]["acc"]["seeds"] == [0, 1] and rec["executor"] == dict(kind="slurm", jobs=2)
+
+
+def test_slurm_shard_killed_without_a_record_fails_the_merge_instead_of_hanging(slurm_env, shard_toy):
+    "No accounting: submitit cannot see a job that died without a result; the runner's own polling (scontrol) does."
+    import signal, threading
+    from factlab.runner import run_experiment
+    out = {}
+    t = threading.Thread(target=lambda: out.update(rec=run_experiment("toy", "slow", registry=shard_toy, executor="slurm",
+                                                                      slurm=dict(slurm_partition="debug", timeout_min=5))))
+    t.start()
+    wait_for(lambda: slurm_env.run("squeue", "-h", "-t", "R", "-o", "%i", check=False).stdout.split(), 60, "the shard's job to run")
+    job = slurm_env.run("squeue", "-h", "-o", "%i").stdout.split()[0]
+    wait_for(lambda: sc.leftovers(f"SLURM_JOB_ID={job}"), 30, "the job's processes")
+    time.sleep(3)
+    for pid in sorted(sc.leftovers(f"SLURM_JOB_ID={job}")):                  # the whole job at once, as the OOM killer or a node crash would
+        try: os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError: pass
+    t.join(120)
+    assert not t.is_alive(), "the runner hung on a dead job"
+    rec = out["rec"]
+    assert rec["status"] == "failed" and rec["shards"][0]["status"] == "failed"
+    assert f"slurm job {job} ended" in rec["shards"][0]["error"] and "without writing a record" in rec["shards"][0]["error"]
+
+
+def test_slurm_shard_resumes_from_its_checkpoints_after_a_time_limit_signal(slurm_env, shard_toy):
+    "SLURM's time-limit signal (sent at once, as submitit's tests do): the job checkpoints, requeues, and the shard resumes its steps."
+    import threading
+    from factlab.runner import plan_run, run_experiment, checkpoint_dir
+    steps = checkpoint_dir(plan_run("toy", "slow", registry=shard_toy, shard="seeds-0")["run_dir"])/"steps.txt"
+    out = {}
+    t = threading.Thread(target=lambda: out.update(rec=run_experiment("toy", "slow", registry=shard_toy, executor="slurm",
+                                                                      slurm=dict(slurm_partition="debug", timeout_min=5))))
+    t.start()
+    wait_for(lambda: steps.exists() and len(steps.read_text().split()) >= 4, 90, "the shard to take 4 steps")
+    job = slurm_env.run("squeue", "-h", "-o", "%i").stdout.split()[0]
+    slurm_env.run("scancel", job, "--signal", "USR2")
+    t.join(180)
+    assert not t.is_alive()
+    rec = out["rec"]
+    assert rec["status"] == "ok", rec["error"]
+    assert int(slurm_env.job(job)["Restarts"]) >= 1
+    assert rec["info"]["steps"] == [str(i) for i in range(16)]          # every step once: resumed, not restarted
+    assert not steps.parent.exists()                                   # the checkpoint folder goes once the shard is ok

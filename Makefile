@@ -22,8 +22,17 @@ $(VENV)/.installed: pyproject.toml requirements-models.txt Makefile
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (factlab)" >/dev/null
 	touch $@
 
-test: install slurm-deps
+test: install slurm-deps test-deps
 	$(BIN)/python -m pytest -q tests
+
+# The test-only extra (pyproject's `test`: trl and accelerate, which trl imports), never part of `make install`.
+# Installed --no-deps: the trainer methods that tests/test_preference.py calls import nothing beyond factlab's own
+# dependencies, while trl's full dependency set would pull in more. Where it cannot be installed those tests skip.
+.PHONY: test-deps
+TEST_PKGS = $(shell $(BIN)/python -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['test']))" 2>/dev/null)
+
+test-deps: install
+	$(BIN)/python -m pip install -q --no-deps $(TEST_PKGS) || echo "test-deps: pip install $(TEST_PKGS) failed; the TRL checks in tests/test_preference.py will skip"
 
 # The one-node SLURM that tests/test_slurm.py starts and stops: Debian's slurm-wlm and munge, installed only
 # where missing, as root with apt-get (~15 s); elsewhere those tests skip, saying why.
@@ -78,3 +87,27 @@ clean-venv:
 .PHONY: bench-train-reference
 bench-train-reference: install
 	$(BIN)/python benchmarks/bench_train_reference.py --reference $(REFERENCE) --steps 100 --seeds 0 1 --fp32-seeds 0 1 2
+
+# The documentation site, offline: docs/build.py executes the library notebooks (cached in docs/_build/executed),
+# takes the experiment notebooks as published under reports/, and builds docs/_build/html with Sphinx + myst-nb +
+# pydata-sphinx-theme (pyproject's `docs` extra, installed here, never by `make install`).
+.PHONY: docs docs-deps docs-check chromium-deps
+DOCS_PKGS = $(shell $(BIN)/python -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['docs']))" 2>/dev/null)
+
+docs-deps: install
+	$(BIN)/python -m pip install -q $(DOCS_PKGS)
+
+docs: docs-deps
+	$(BIN)/python docs/build.py
+
+# tests/test_docs.py renders every page in headless Chromium: Debian's chromium, installed only where missing, as root
+# with apt-get; elsewhere the browser checks skip, saying why.
+chromium-deps:
+	@command -v chromium >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "chromium-deps: apt-get install chromium failed; the browser checks in tests/test_docs.py will skip"; \
+	else echo "chromium-deps: needs root and apt-get; the browser checks in tests/test_docs.py will skip"; fi
+
+docs-check: docs-deps chromium-deps
+	$(BIN)/python -m pytest -q tests/test_docs.py

@@ -58,16 +58,16 @@ def _command(args) -> int:
         out = build_report(reg); print(f"wrote {out['readme']} and {out['html']}"); return 0
     names = list(reg) if args.all else args.experiments
     if not names: raise FactlabError("Name the experiments to run, or pass --all. See `factlab list`.")
-    from factlab.runner import parse_overrides, run_experiment, run_many, slurm_parameters
+    from factlab.runner import parse_overrides, run_experiment, run_many, sigterm_interrupts, slurm_parameters
     if args.jobs is not None and args.jobs < 1: raise FactlabError(f"--jobs must be at least 1, got {args.jobs}.")
     kw = dict(force=args.force, registry=reg, cell_timeout=args.cell_timeout, publish=False if args.no_publish else None, allow_dirty=args.allow_dirty)
-    if args.shard:
-        if len(names) != 1: raise FactlabError("--shard runs one shard of one experiment: name exactly one experiment.")
-        records = [run_experiment(names[0], args.profile, parse_overrides(args.param), shard=args.shard, **kw)]
-    else:
-        records = run_many(names, args.profile, overrides=parse_overrides(args.param), executor=args.executor, jobs=args.jobs,
-                           slurm=slurm_parameters(args.partition, args.time, args.gpus, args.cpus),
-                           wait_timeout_s=None if args.wait_timeout is None else 60 * args.wait_timeout, **kw)
+    if args.shard and len(names) != 1: raise FactlabError("--shard runs one shard of one experiment: name exactly one experiment.")
+    with sigterm_interrupts():   # SIGTERM stops a run as Ctrl-C does: an `interrupted` record, exit 143
+        if args.shard: records = [run_experiment(names[0], args.profile, parse_overrides(args.param), shard=args.shard, **kw)]
+        else:
+            records = run_many(names, args.profile, overrides=parse_overrides(args.param), executor=args.executor, jobs=args.jobs,
+                               slurm=slurm_parameters(args.partition, args.time, args.gpus, args.cpus),
+                               wait_timeout_s=None if args.wait_timeout is None else 60 * args.wait_timeout, **kw)
     failed = [r["experiment"] for r in records if r["status"] != "ok"]
     if failed: print(f"factlab: failed: {', '.join(failed)} (see each run's record.json and log.txt)", file=sys.stderr)
     return 1 if failed else 0
@@ -86,8 +86,8 @@ def main(argv:list[str]|None=None) -> int:
     "Entry point of the `factlab` command; returns the exit status."
     args = _parser().parse_args(argv)
     try: return _command(args)
-    except KeyboardInterrupt:
-        print("factlab: interrupted", file=sys.stderr); return 130
+    except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM during a run (`runner.Terminated`, exit 143)
+        print(f"factlab: {str(e) or 'interrupted'}", file=sys.stderr); return getattr(e, "exit_code", 130)
     except Exception as e:
         if args.debug: traceback.print_exc()
         code, line = _error_line(e)

@@ -6,7 +6,7 @@ Docs: https://factlab.github.io/factlab/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #854dc55f
 from __future__ import annotations
-import hashlib, json, os, platform, random, subprocess, sys
+import hashlib, json, os, platform, random, subprocess, sys, tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -15,8 +15,9 @@ import torch
 
 # %% auto #0
 __all__ = ['PROVENANCE_PACKAGES', 'FactlabError', 'did_you_mean', 'seed_everything', 'determinism_flags', 'get_device',
-           'project_root', 'cache_dir', 'data_dir', 'runs_dir', 'reports_dir', 'stable_hash', 'file_sha256',
-           'input_fingerprint', 'note_input', 'inputs_used', 'provenance']
+           'project_root', 'cache_dir', 'data_dir', 'data_roots', 'runs_dir', 'reports_dir', 'stable_hash',
+           'file_sha256', 'atomic_write', 'input_fingerprint', 'note_input', 'input_path_now', 'inputs_used',
+           'provenance']
 
 # %% ../nbs/00_core.ipynb #19c051e8
 class FactlabError(Exception):
@@ -90,6 +91,10 @@ def data_dir() -> Path:
         return p
     return cache_dir()/"data"
 
+def data_roots() -> list[Path]:
+    "Where a dataset file is looked for, in order: `$FACTLAB_DATA` (checked to be a folder), then `<cache>/data`."
+    return ([data_dir()] if os.environ.get("FACTLAB_DATA") else []) + [cache_dir()/"data"]
+
 def runs_dir() -> Path:
     "The run store (`$FACTLAB_RUNS`, else `<root>/runs`): executed notebooks, records, artifacts."
     return _env_path("FACTLAB_RUNS", "") if os.environ.get("FACTLAB_RUNS") else project_root()/"runs"
@@ -110,6 +115,35 @@ def file_sha256(path) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #d2b1aaa7
+def atomic_write(path, data:str|bytes) -> Path:
+    "Write `data` (text as UTF-8, or bytes) to `path` all at once: temp file in the same folder, fsync, `os.replace`."
+    path = Path(path)
+    blob = data.encode() if isinstance(data, str) else bytes(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e: raise _write_error(path, e) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob); f.flush(); os.fsync(f.fileno())
+        if path.exists(): os.chmod(tmp, path.stat().st_mode & 0o7777)
+        else: os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError): raise _write_error(path, e) from None
+        raise
+    return path
+
+def _write_error(path, e:OSError) -> FactlabError:
+    err = FactlabError(f"Cannot write {path}: {e.strerror or e} (free space in, or fix the permissions of, {Path(path).parent}).")
+    err.exit_code = 1   # the system stopped it, not a wrong request
+    return err
+
+def _umask() -> int:
+    mask = os.umask(0); os.umask(mask); return mask
 
 # %% ../nbs/00_core.ipynb #f69699fd
 _FINGERPRINTS = {}  # (path, size, mtime_ns) -> sha256, for this process
@@ -134,10 +168,27 @@ def note_input(kind:str,  # 'data' or 'model'
                sha256:str|None=None, # its fingerprint, if the caller has it already (default: `input_fingerprint(path)`)
                **extra,   # more facts worth recording, e.g. rows=1496
               ) -> dict:
-    "Record that this process read `path` as input `kind/name`; returns the entry."
-    entry = dict(path=str(Path(path).resolve()), sha256=sha256 or input_fingerprint(path), **extra)
+    "Record that this process read `path` as input `kind/name`, and where it would be looked up again; returns the entry."
+    given = Path(path).expanduser().absolute()
+    entry = dict(path=str(given.resolve()), sha256=sha256 or input_fingerprint(given), **extra)
+    if str(given) != entry["path"]: entry["read_as"] = str(given)   # through a symlink: followed again when checked
+    root = next((r for r in _data_roots_quiet() if given.is_relative_to(r)), None) if kind == "data" else None
+    if root is not None: entry.update(data_root=str(root), rel=str(given.relative_to(root)))
     _INPUTS[f"{kind}/{name}"] = entry
     return entry
+
+def _data_roots_quiet() -> list[Path]:
+    try: return [r.expanduser().absolute() for r in data_roots()]
+    except FactlabError: return []
+
+def input_path_now(name:str, # '<kind>/<name>', as `inputs_used` keys it
+                   entry:dict, # its entry in a run record
+                  ) -> Path|None:
+    "The file this process would read for a recorded input now: a data file under today's data roots, a link followed again; None if there is none."
+    if (rel := entry.get("rel")) is not None: return next((r/rel for r in data_roots() if (r/rel).exists()), None)
+    if name.startswith("data/") and entry.get("path", "").endswith("/" + name[5:]):   # a record without `rel`: a loader's name is its place
+        if (now := next((r/name[5:] for r in data_roots() if (r/name[5:]).exists()), None)) is not None: return now
+    return Path(entry.get("read_as") or entry["path"])
 
 def inputs_used() -> dict:
     "Every input noted by this process so far: {'<kind>/<name>': {path, sha256, ...}}."
@@ -154,15 +205,26 @@ def _version(pkg):
     try: return metadata.version(pkg)
     except metadata.PackageNotFoundError: return None
 
-def provenance(root=None) -> dict:
-    "Git sha + dirty flag, Python and package versions, hardware: where a result came from."
+def _untracked(top, used) -> list[str]:
+    "Files git does not track (and does not ignore) under `nbs/`, `factlab/`, and among `used`, in the checkout `top`."
+    top = Path(top).resolve()
+    inside = [str(Path(p).resolve().relative_to(top)) for p in used if Path(p).resolve().is_relative_to(top)]
+    out = _git("status", "--porcelain", "--untracked-files=all", "--", *[p for p in ("nbs", "factlab") if (top/p).exists()], *inside, cwd=top)
+    return [l[3:] for l in out.splitlines() if l.startswith("??")]
+
+def provenance(root=None, # a folder of the checkout (default: `project_root()`)
+               used=(), # files the run read (its notebook, its registry file): untracked ones make the tree dirty too
+              ) -> dict:
+    "Git sha + dirty flag (uncommitted changes, or untracked files under nbs/ and factlab/ or among `used`), Python and package versions, hardware."
     try: root = Path(root or project_root())
     except FactlabError: root = Path.cwd()
     dev = get_device()
     top = _git("rev-parse", "--show-toplevel", cwd=root) or root   # the whole checkout, not just `root`'s folder
+    sha = _git("rev-parse", "HEAD", cwd=top) or None
     return dict(
-        git_sha=_git("rev-parse", "HEAD", cwd=top) or None,
-        git_dirty=bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports", cwd=top)),
+        git_sha=sha,
+        git_dirty=bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports", cwd=top))
+                  or bool(sha and _untracked(top, used)),
         python=sys.version.split()[0], platform=platform.platform(),
         packages={p: _version(p) for p in PROVENANCE_PACKAGES},
         device=dev.type, device_name=torch.cuda.get_device_name(0) if dev.type == "cuda" else platform.processor() or platform.machine(),

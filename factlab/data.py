@@ -15,7 +15,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .core import FactlabError, cache_dir, did_you_mean, input_fingerprint, note_input
+from .core import FactlabError, cache_dir, data_roots, did_you_mean, input_fingerprint, note_input
 
 # %% auto #0
 __all__ = ['SOURCES', 'TRUTH_PROBE_SETS', 'FIB_FILES', 'BIGBENCH_TASKS', 'list_datasets', 'source_of', 'pinned_sha256',
@@ -69,9 +69,8 @@ BIGBENCH_TASKS = {  # name -> file under bigbench/ (BIG-bench 1.0.0, Apache-2.0;
 
 # %% ../nbs/01_data.ipynb #d99bfa12
 def _roots() -> list[Path]:
-    "Where datasets are looked for: $FACTLAB_DATA, then the download cache."
-    roots = [Path(os.environ["FACTLAB_DATA"]).expanduser()] if os.environ.get("FACTLAB_DATA") else []
-    return roots + [cache_dir()/"data"]
+    "Where datasets are looked for: $FACTLAB_DATA (a folder, or an error naming it), then the download cache."
+    return data_roots()
 
 def _fib_files(ds, subset): return [f"fib/{ds}/{subset}/binary_choice-using_{x}.jsonl" for x in FIB_FILES[ds][subset]]
 
@@ -129,12 +128,14 @@ def _download(rel:str, dest:Path):
                            "the source changed or the download was damaged; nothing was kept. Retry, or put a checked copy under $FACTLAB_DATA.")
     tmp.rename(dest)
 
-def _check_pinned(rel:str, path:Path):
-    "Warn when a local copy of a downloadable file differs from the pinned one."
+def _check_pinned(rel:str, path:Path) -> str|None:
+    "Warn when a local copy of a downloadable file differs from the pinned one; returns the pinned sha256 it differs from, or None."
     expected = pinned_sha256().get(rel)
     if expected and (got := input_fingerprint(path)) != expected:
         warnings.warn(f"{path} differs from {rel} at its pinned source (sha256 {got[:12]}…, expected {expected[:12]}…): "
                       "it is read as it is, and run records carry its own fingerprint.")
+        return expected
+    return None
 
 # %% ../nbs/01_data.ipynb #c1dffeb4
 def dataset_path(name:str, # a name from `list_datasets()`
@@ -196,12 +197,21 @@ def _read_bigbench(path:Path) -> pd.DataFrame:
 @lru_cache(maxsize=64)
 def _load(name:str, paths:tuple, fingerprints:tuple) -> datasets.Dataset:
     rels = _catalogue()[name]
-    if name.startswith("bigbench/"): df = _read_bigbench(paths[0])
+    if name.startswith("bigbench/"): df = _readable(name, paths[0], _read_bigbench, paths[0])
     elif name.startswith("fib/"):
         column = "distractor_model" if name.count("/") == 1 else "distractor"
-        df = pd.concat([_read_fib(p, r, name, column) for p, r in zip(paths, rels)], ignore_index=True)
-    else: df = _check_truth(pd.read_csv(paths[0]), name)
+        df = pd.concat([_readable(name, p, _read_fib, p, r, name, column) for p, r in zip(paths, rels)], ignore_index=True)
+    else: df = _check_truth(_readable(name, paths[0], pd.read_csv, paths[0]), name)
     return datasets.Dataset.from_pandas(df, preserve_index=False)
+
+def _readable(name, path, read, *args):
+    "`read(*args)`, with a damaged file (bad quoting, broken JSON, not UTF-8) named in a FactlabError instead of a parser's traceback."
+    try: return read(*args)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        if isinstance(e, FactlabError): raise
+        why = " ".join(str(e).split())[:200]
+        raise FactlabError(f"Dataset {name!r}: {path} cannot be read ({type(e).__name__}: {why}). The file is damaged or not in its format: "
+                           "replace it with a good copy (its pinned sha256 is in factlab/data.sha256).") from None
 
 def load(name:str,            # a name from `list_datasets()`: 'cities', 'fib/xsum', 'bigbench/truthful_qa/task_mc', ...
          split:str|None=None, # None: every row; 'train' / 'test': a fixed 80/20 split (seed 0)
@@ -212,7 +222,9 @@ def load(name:str,            # a name from `list_datasets()`: 'cities', 'fib/xs
     paths = tuple(dataset_path(name, rel) for rel in cat[name])
     ds = _load(name, paths, tuple(map(input_fingerprint, paths)))   # a file changed on disk is read again
     rows = pd.Series(ds["source_file"]).value_counts() if "source_file" in ds.column_names else {Path(paths[0]).name: len(ds)}
-    for rel, path in zip(cat[name], paths): note_input("data", rel, path, rows=int(rows.get(Path(rel).name, 0)))
+    for rel, path in zip(cat[name], paths):
+        differs = pinned_sha256().get(rel) if pinned_sha256().get(rel) not in (None, input_fingerprint(path)) else None
+        note_input("data", rel, path, rows=int(rows.get(Path(rel).name, 0)), **(dict(differs_from_pinned=differs) if differs else {}))
     if split is None: return ds
     if split not in ("train", "test"): raise FactlabError(f"split must be None, 'train' or 'test', got {split!r}.")
     return ds.train_test_split(test_size=0.2, seed=0)[split]

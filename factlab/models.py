@@ -19,7 +19,7 @@ from .core import FactlabError, cache_dir, did_you_mean, get_device, input_finge
 
 # %% auto #0
 __all__ = ['OFFLINE_MODELS', 'SPECIAL_TOKENS', 'SIZES', 'model_fingerprint', 'load_model', 'needs_bos', 'char_tokenizer',
-           'bpe_tokenizer', 'scratch_model', 'n_params', 'chat_prompt']
+           'bpe_tokenizer', 'scratch_model', 'n_params', 'model_size', 'chat_prompt']
 
 # %% ../nbs/02_models.ipynb #4cc51402
 OFFLINE_MODELS = {
@@ -243,6 +243,16 @@ def scratch_model(vocab_size:int,   # tokenizer size, `len(tokenizer)`
 def n_params(model) -> int:
     "Number of parameters (shared tensors counted once)."
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+# %% ../nbs/02_models.ipynb #f7a1c002
+def model_size(name:str, # as `load_model` takes it: an offline name, a Hugging Face id, a folder or a .gguf file
+              ) -> int:
+    "Number of parameters of model `name` (shared tensors counted once), from its configuration, without loading its weights."
+    src, _, causal, local = _resolve(name)
+    cfg = AutoConfig.from_pretrained(src, trust_remote_code=False, local_files_only=local)
+    if causal is None: causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in cfg.architectures or [])
+    with torch.device("meta"): model = (AutoModelForCausalLM if causal else AutoModel).from_config(cfg)
+    return n_params(model)
 
 # %% ../nbs/02_models.ipynb #d7c8c7a3
 def chat_prompt(tokenizer, message:str,

@@ -30,7 +30,7 @@ def dpo_loss(chosen_logps:torch.Tensor,      # log π(y_w|x), one per pair
     return -F.logsigmoid(beta * ((chosen_logps - ref_chosen_logps) - (rejected_logps - ref_rejected_logps))).mean()
 
 def ipo_loss(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta:float=0.1) -> torch.Tensor:
-    "The IPO loss (h − 1/(2β))², h the difference of the chosen and rejected log-ratios, mean over pairs."
+    "The IPO loss (h − 1/(2β))², h the difference of the chosen and rejected log-ratios (summed or per-token, as given), mean over pairs."
     h = (chosen_logps - ref_chosen_logps) - (rejected_logps - ref_rejected_logps)
     return ((h - 1 / (2 * beta)) ** 2).mean()
 
@@ -111,16 +111,17 @@ LOSSES = dict(dpo=dpo_loss, ipo=ipo_loss)
 def preference_objective(loss:str="dpo",        # 'dpo' or 'ipo'
                          beta:float=0.1,        # the KL strength β
                          mask:str="completion", # 'completion' (every response token) or 'sentence' (Mask-DPO)
-                         average:bool=False,    # divide each log-prob by its token count (IPO as TRL and the IPO authors run it)
+                         length_normalise:bool|None=None, # divide each log-prob by its token count; None: for IPO only
                         ):
     "An objective(model, batch) -> (loss, extras) for `fit` on `pair_batches`."
     if loss not in LOSSES: raise FactlabError(f"Unknown preference loss {loss!r}; use one of {list(LOSSES)}.")
     if mask not in ("completion", "sentence"): raise FactlabError(f"mask must be 'completion' or 'sentence', not {mask!r}.")
+    per_token = loss == "ipo" if length_normalise is None else length_normalise
     def objective(model, batch):
         tok = response_logps(model, batch)
         m = batch[f"{mask}_mask"]
         pol, ref = (tok * m).sum(-1), (batch["ref_logps"] * m).sum(-1)
-        if average: pol, ref = pol / m.sum(-1).clamp(min=1), ref / m.sum(-1).clamp(min=1)
+        if per_token: pol, ref = pol / m.sum(-1).clamp(min=1), ref / m.sum(-1).clamp(min=1)
         B = len(pol) // 2
         value = LOSSES[loss](pol[:B], pol[B:], ref[:B], ref[B:], beta)
         full = (tok * batch["completion_mask"]).sum(-1).detach()
@@ -133,9 +134,9 @@ def dpo(beta:float=0.1):
     "DPO (sigmoid loss) on whole responses."
     return preference_objective("dpo", beta)
 
-def ipo(beta:float=0.1):
-    "IPO on per-token averaged log-ratios."
-    return preference_objective("ipo", beta, average=True)
+def ipo(beta:float=0.1, length_normalise:bool=True):
+    "IPO on per-token averaged log-ratios (TRL's form), or on summed ones (eq. 17 as written) with `length_normalise=False`."
+    return preference_objective("ipo", beta, length_normalise=length_normalise)
 
 def mask_dpo(beta:float=0.1):
     "Mask-DPO: DPO on the correct sentences of the chosen and the hallucinated sentences of the rejected response, summed."

@@ -15,12 +15,13 @@ import yaml
 from .core import FactlabError, did_you_mean, project_root
 
 # %% auto #0
-__all__ = ['VERDICTS', 'RULES', 'PROFILE_DEFAULTS', 'Rule', 'rule', 'tolerance', 'threshold', 'greater', 'less', 'increasing',
-           'paper_value', 'missing_metrics', 'judge_claim', 'judge_claims', 'safe_name', 'shard_grid',
-           'load_experiment', 'registry_dir', 'load_registry', 'get_experiment', 'notebook_path']
+__all__ = ['VERDICTS', 'RULES', 'RULE_KEY_TYPES', 'PROFILE_DEFAULTS', 'Rule', 'rule', 'tolerance', 'threshold', 'greater', 'less',
+           'between', 'increasing', 'paper_value', 'missing_metrics', 'rule_text', 'check_precondition',
+           'precondition_reason', 'judge_claim', 'judge_claims', 'safe_name', 'shard_grid', 'load_experiment',
+           'registry_dir', 'load_registry', 'get_experiment', 'notebook_path']
 
 # %% ../nbs/10_registry.ipynb #b082465c
-VERDICTS = ("reproduced", "direction-only", "not-reproduced", "not-run", "missing-metric")
+VERDICTS = ("reproduced", "direction-only", "not-reproduced", "inconclusive", "not-run", "missing-metric")
 
 class Rule(NamedTuple):
     "A registered verdict rule: its function and what a claim using it must provide."
@@ -31,6 +32,7 @@ class Rule(NamedTuple):
     paper_value: bool
 
 RULES: dict[str, Rule] = {}
+RULE_KEY_TYPES = {"than": "number", "than_metric": "non-empty text", "tolerance": "number", "chance": "number", "lo": "number", "hi": "number"}
 
 def rule(kind:str, # the name a claim's `rule: {kind: ...}` selects it by
          needs:tuple=(), # rule keys it requires; "a|b" means either
@@ -38,7 +40,7 @@ def rule(kind:str, # the name a claim's `rule: {kind: ...}` selects it by
          many:bool=False, # it takes a list of metrics instead of one
          paper_value:bool=False, # it needs the paper's numeric `value`
         ):
-    "Decorator registering a verdict rule `f(measured, claim, metrics) -> verdict` under `kind`."
+    "Decorator registering a verdict rule `f(measured, claim, metrics) -> verdict` under `kind`; a key it takes that `RULE_KEY_TYPES` names is type-checked at load."
     def register(f):
         RULES[kind] = Rule(f, tuple(needs), tuple(optional), many, paper_value); return f
     return register
@@ -78,6 +80,13 @@ def less(m, claim, metrics):
     hi = (m.get("ci") or (None, None))[1]
     return "reproduced" if hi is not None and hi < thr else "direction-only" if m["value"] < thr else "not-reproduced"
 
+@rule("between", needs=("lo", "hi"))
+def between(m, claim, metrics):
+    "Reproduced if the whole CI lies in [lo, hi]; direction-only if the point estimate does."
+    r, ci = claim["rule"], m.get("ci")
+    inside = lambda x: r["lo"] <= x <= r["hi"]
+    return "reproduced" if ci and inside(ci[0]) and inside(ci[1]) else "direction-only" if inside(m["value"]) else "not-reproduced"
+
 @rule("increasing", many=True)
 def increasing(ms, claim, metrics):
     "Reproduced if the metrics strictly increase in order; direction-only if the last exceeds the first."
@@ -92,45 +101,84 @@ def paper_value(claim:dict):
     return p.get("value") if isinstance(p, dict) else p
 
 def missing_metrics(claim:dict, metrics:dict) -> list[str]:
-    "The metric keys `claim` needs (its metric(s) and any `than_metric`) that `metrics` lacks."
+    "The metric keys `claim` needs (its metric(s), any `than_metric`, its preconditions' metrics) that `metrics` lacks."
     keys = claim["metric"] if isinstance(claim["metric"], list) else [claim["metric"]]
-    keys = keys + ([claim["rule"]["than_metric"]] if "than_metric" in claim["rule"] else [])
-    return [k for k in keys if k not in metrics]
+    for c in [claim, *(claim.get("requires") or [])]:
+        keys = keys + ([c["metric"]] if c is not claim and "metric" in c else []) + ([c["rule"]["than_metric"]] if "than_metric" in c["rule"] else [])
+    return [k for k in dict.fromkeys(keys) if k not in metrics]
+
+def _is_number(x): return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+def _unmeasured(m): return m is None or m.get("value") is None or (isinstance(m["value"], float) and math.isnan(m["value"]))
 
 def _verdict(claim, measured, metrics):
     r = RULES[claim["rule"]["kind"]]
     if measured is None or (isinstance(measured, list) and any(m is None for m in measured)): return "not-run"
-    if not r.many:
-        v = measured["value"]
-        if v is None or (isinstance(v, float) and math.isnan(v)): return "not-run"
+    if not r.many and _unmeasured(measured): return "not-run"
     return r.judge(measured, claim, metrics)
 
+# %% ../nbs/10_registry.ipynb #c1a0e002
+def rule_text(r:dict) -> str:
+    "A precondition's (or claim's) rule in a few symbols: '> 0.5', '< b', 'in [0.3, 0.7]', '±0.05 of the paper'."
+    than = r.get("than", r.get("than_metric"))
+    return {"greater": f"> {than}", "less": f"< {than}", "between": f"in [{r.get('lo')}, {r.get('hi')}]",
+            "tolerance": f"±{r.get('tolerance')} of the paper"}.get(r["kind"], r["kind"])
+
+def check_precondition(req:dict, # a `requires:` entry: {metric or param, rule, why, where}
+                       metrics:dict, # a run's aggregated metrics
+                       params:dict|None=None, # the run's parameters, for a `param:` precondition
+                      ) -> dict:
+    "Whether one precondition holds on a run: {metric, measured, ci, rule, why, where, holds} (holds None: not measured)."
+    if "param" in req:
+        v = (params or {}).get(req["param"])
+        m = {"value": v, "ci": None, "n": None} if _is_number(v) else None
+        req = {**req, "metric": f"param {req['param']}"}
+    else: m = metrics.get(req["metric"])
+    holds = None if _unmeasured(m) else {"not-run": None, "not-reproduced": False}.get(RULES[req["rule"]["kind"]].judge(m, req, metrics), True)
+    return dict(metric=req["metric"], measured=None if m is None else m.get("value"), ci=None if m is None else m.get("ci"),
+                rule=rule_text(req["rule"]), why=req["why"], where=req.get("where"), holds=holds)
+
+def precondition_reason(failed:list[dict]) -> str:
+    "Why a claim is inconclusive, from its failed preconditions (`check_precondition` results)."
+    def one(p):
+        value = "not measured" if p["holds"] is None else f"= {p['measured']:.4g}"
+        return f"{p['metric']} {value}, needs {p['rule']}: {p['why']}" + (f" ({p['where']})" if p.get("where") else "")
+    return "; ".join(one(p) for p in failed)
+
+# %% ../nbs/10_registry.ipynb #c1a0e003
 def judge_claim(claim:dict, # a registry claim
                 metrics:dict, # a run's aggregated metrics {key: {value, ci, n}}
                 measures_all:bool=False, # the run's profile measures every claim
+                params:dict|None=None, # the run's parameters; None: unknown, `param:` preconditions are left out
                ) -> dict:
-    "Measured value(s), CI, n and verdict of one registry `claim` against a run's `metrics`."
+    "Measured value(s), CI, n, preconditions and verdict of one registry `claim` against a run's `metrics`."
     keys = claim["metric"]
     measured = [metrics.get(k) for k in keys] if isinstance(keys, list) else metrics.get(keys)
     v = _verdict(claim, measured, metrics)
     if v == "not-run" and measures_all and missing_metrics(claim, metrics): v = "missing-metric"
-    if isinstance(keys, list):
-        return dict(measured=[None if m is None else m["value"] for m in measured], ci=None, n=None, paper=claim.get("paper"), verdict=v)
-    m = measured or {}
-    return dict(measured=m.get("value"), ci=m.get("ci"), n=m.get("n"), paper=claim.get("paper"), verdict=v)
+    m = {} if isinstance(keys, list) else measured or {}
+    out = dict(measured=[None if x is None else x["value"] for x in measured] if isinstance(keys, list) else m.get("value"),
+               ci=m.get("ci"), n=m.get("n"), paper=claim.get("paper"), verdict=v,
+               preconditions=[check_precondition(r, metrics, params) for r in claim.get("requires") or [] if params is not None or "param" not in r])
+    failed = [p for p in out["preconditions"] if not p["holds"]]
+    if failed and v in ("reproduced", "direction-only", "not-reproduced"):
+        out.update(verdict="inconclusive", rule_verdict=v, reason=precondition_reason(failed))
+    return out
 
 def judge_claims(exp:dict, # a registry entry
                  metrics:dict, # a run's aggregated metrics
                  profile:str|None=None, # the run's profile: does it measure every claim?
+                 params:dict|None=None, # the run's parameters, for `param:` preconditions
                 ) -> dict:
     "{claim id: judgement} for every claim of experiment entry `exp`."
     measures_all = bool(profile) and (exp["profiles"].get(profile) or {}).get("measures_all_claims", False)
-    return {c["id"]: judge_claim(c, metrics, measures_all) for c in exp["claims"]}
+    return {c["id"]: judge_claim(c, metrics, measures_all, params) for c in exp["claims"]}
 
 # %% ../nbs/10_registry.ipynb #a1bc924b
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_EXPERIMENT_KEYS = ("notebook", "paper", "reference", "order", "claims", "profiles")
-_CLAIM_KEYS, _PAPER_KEYS = ("id", "statement", "paper", "metric", "rule"), ("value", "note", "where")
+_EXPERIMENT_KEYS = ("notebook", "paper", "reference", "order", "requires", "claims", "profiles")
+_CLAIM_KEYS, _PAPER_KEYS = ("id", "statement", "paper", "metric", "rule", "requires"), ("value", "note", "where")
+_REQUIRES_KEYS = ("metric", "param", "rule", "why", "where")
 PROFILE_DEFAULTS = dict(params={}, publish=True, keep_notebook=False, order=None, measures_all_claims=False, budget_s=None, shards=())
 
 def _unknown(where, d, allowed):
@@ -142,6 +190,12 @@ def _mapping(where, x):
     if not isinstance(x, dict): raise FactlabError(f"{where} must be a mapping, got {type(x).__name__} ({x!r}).")
     return x
 
+def _typed(where, key, x, kind):
+    "`x` if it is of `kind` ('number', 'text', 'metric key'); else a FactlabError naming `where` and `key`."
+    ok = _is_number(x) if kind == "number" else isinstance(x, str) and (kind == "text" or bool(x.strip()))
+    if not ok: raise FactlabError(f"{where}: `{key}` must be a {kind}, got {type(x).__name__} ({x!r}).")
+    return x
+
 def safe_name(where:str, # what names it, for the error (a file, "profile")
               name, # an experiment id or a profile name
              ) -> str:
@@ -151,7 +205,8 @@ def safe_name(where:str, # what names it, for the error (a file, "profile")
     return name
 
 # %% ../nbs/10_registry.ipynb #ee93e3c7
-def _check_rule(where, c):
+def _check_rule(where, c, preconditions=False):
+    "Check `c['rule']` against its registered kind: known keys of the right types, what it needs, one metric or a list."
     r = _mapping(f"{where}: rule", c["rule"])
     if r.get("kind") not in RULES:
         raise FactlabError(f"{where}: rule kind {r.get('kind')!r} is not one of {', '.join(RULES)}.{did_you_mean(str(r.get('kind')), RULES)}")
@@ -159,21 +214,52 @@ def _check_rule(where, c):
     _unknown(f"{where}: rule", r, ("kind", *[k for n in spec.needs for k in n.split("|")], *spec.optional))
     for need in spec.needs:
         if not set(need.split("|")) & set(r): raise FactlabError(f"{where}: a {r['kind']} rule needs `{'` or `'.join(need.split('|'))}`.")
-    if spec.paper_value and not isinstance(paper_value(c), (int, float)):
+    for k, v in r.items():
+        if k in RULE_KEY_TYPES: _typed(f"{where}: rule", k, v, RULE_KEY_TYPES[k])
+    if "lo" in r and "hi" in r and not r["lo"] <= r["hi"]: raise FactlabError(f"{where}: rule needs lo <= hi, got lo={r['lo']}, hi={r['hi']}.")
+    if preconditions and (spec.paper_value or spec.many):
+        raise FactlabError(f"{where}: a precondition takes one metric and a rule without the paper's value (greater, less, between), not {r['kind']}.")
+    if spec.paper_value and not _is_number(paper_value(c)):
         raise FactlabError(f"{where}: a {r['kind']} rule needs a numeric `paper: {{value: ...}}`.")
     if spec.many != isinstance(c["metric"], list):
         raise FactlabError(f"{where}: a {r['kind']} rule takes {'a list of metrics' if spec.many else 'one metric, not a list'}.")
 
-def _check_claim(where, c):
+def _check_requires(where, reqs, claim_metrics=()) -> list[dict]:
+    "A checked `requires:` list: each entry a mapping of metric, rule, why (and where), never on the claim's own metric."
+    if not isinstance(reqs or [], list): raise FactlabError(f"{where}: `requires` must be a list of preconditions.")
+    out = []
+    for i, q in enumerate(reqs or []):
+        w = f"{where}: requires[{i}]"
+        _unknown(w, _mapping(w, q), _REQUIRES_KEYS)
+        if ("metric" in q) == ("param" in q): raise FactlabError(f"{w} needs one of `metric` (a measured metric) or `param` (a run parameter, e.g. the training steps).")
+        for k in ("rule", "why"):
+            if k not in q: raise FactlabError(f"{w} lacks {k!r} (a precondition is a measured metric, a rule, and why the paper's setup needs it).")
+        _typed(w, "metric" if "metric" in q else "param", q.get("metric", q.get("param")), "non-empty text"); _typed(w, "why", q["why"], "non-empty text")
+        if "where" in q: _typed(w, "where", q["where"], "text")
+        if q.get("metric") in claim_metrics: raise FactlabError(f"{w}: a precondition cannot be on the claim's own metric {q['metric']!r}.")
+        _check_rule(w, {**q, "metric": q.get("metric", q.get("param"))}, preconditions=True)
+        out.append(dict(q))
+    return out
+
+def _check_claim(where, c, exp_requires=()):
     where = f"{where}: claim {(c.get('id', '?') if isinstance(c, dict) else '?')!r}"
     _unknown(where, _mapping(where, c), _CLAIM_KEYS)
     for k in ("id", "statement", "metric", "rule"):
         if k not in c: raise FactlabError(f"{where} lacks {k!r}.")
+    _typed(where, "id", c["id"], "non-empty text"); _typed(where, "statement", c["statement"], "text")
     keys = c["metric"] if isinstance(c["metric"], list) else [c["metric"]]
     if not keys or not all(isinstance(k, str) for k in keys): raise FactlabError(f"{where}: `metric` must be a metric key or a list of them.")
     c["paper"] = dict(_mapping(f"{where}: paper", c.get("paper") or {}))
     _unknown(f"{where}: paper", c["paper"], _PAPER_KEYS)
+    v = c["paper"].get("value")
+    if not (v is None or _is_number(v) or (isinstance(v, list) and all(_is_number(x) for x in v))):
+        raise FactlabError(f"{where}: paper `value` must be a number, a list of numbers or null, got {v!r}.")
+    for k in ("note", "where"):
+        if k in c["paper"]: _typed(f"{where}: paper", k, c["paper"][k], "text")
     _check_rule(where, c)
+    c["requires"] = [*exp_requires, *_check_requires(where, c.get("requires"), keys)]
+    for q in exp_requires:
+        if q.get("metric") in keys: raise FactlabError(f"{where}: the experiment's precondition on {q['metric']!r} is this claim's own metric.")
     return c
 
 # %% ../nbs/10_registry.ipynb #0909753d
@@ -227,18 +313,36 @@ def _check_profile(where, i, p):
     shard_grid(prof["params"], prof["shards"], where)   # raises naming the profile if the shards cannot split
     return prof
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    "YAML's safe loader, except that a key given twice in one mapping is an error (plain YAML keeps the last silently)."
+
+def _unique_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (str, int, float, bool)) and key in seen:
+            raise FactlabError(f"line {key_node.start_mark.line + 1}: key {key!r} is given twice in one mapping; YAML would silently keep the last. Remove one.")
+        if isinstance(key, (str, int, float, bool)): seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
 def load_experiment(path:str|Path) -> dict:
     "Read and check one registry file `<id>.yaml`; returns its entry (with `id`, `root` and `source` added)."
     path = Path(path); where = path.name
-    try: e = yaml.safe_load(path.read_text())
+    try: e = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err: raise FactlabError(f"{path}: not valid YAML ({err}).".replace("\n", " "))
+    except FactlabError as err: raise FactlabError(f"{path}: {err}") from None
     e = _mapping(where, e or {})
     _unknown(where, e, _EXPERIMENT_KEYS)
     for k in ("claims", "profiles"):
         if k not in e: raise FactlabError(f"{where} lacks {k!r}.")
     if not isinstance(e["claims"], list): raise FactlabError(f"{where}: `claims` must be a list.")
-    if not isinstance(e.get("order", 0), int): raise FactlabError(f"{where}: `order` must be an integer.")
-    e["claims"] = [_check_claim(where, c) for c in e["claims"]]
+    if not isinstance(e.get("order", 0), int) or isinstance(e.get("order"), bool): raise FactlabError(f"{where}: `order` must be an integer.")
+    for k in ("paper", "reference", "notebook"):
+        if k in e: _typed(where, k, e[k], "text")
+    requires = _check_requires(where, e.get("requires"))
+    e["claims"] = [_check_claim(where, c, requires) for c in e["claims"]]
     ids = [c["id"] for c in e["claims"]]
     if len(set(ids)) < len(ids): raise FactlabError(f"{where}: claim ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}.")
     e["profiles"] = {safe_name(f"{where}: profile", name): _check_profile(where, i, (name, p))

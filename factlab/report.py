@@ -15,14 +15,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .core import FactlabError, file_sha256, provenance, reports_dir
+from .core import FactlabError, atomic_write, file_sha256, provenance, reports_dir
 from .registry import VERDICTS, judge_claim, load_registry, notebook_path, paper_value
 from .results import _fmt, aggregate, caption_from_name
 from .runner import code_changed
 
 # %% auto #0
-__all__ = ['MARKS', 'EMOJI', 'read_run', 'collect_runs', 'model_label', 'claims_rows', 'run_warnings', 'provenance_words',
-           'run_figures', 'verdict_counts', 'claims_figure', 'runs_table', 'build_report']
+__all__ = ['FINDINGS', 'MARKS', 'EMOJI', 'LEGEND', 'read_run', 'collect_runs', 'model_label', 'claims_rows', 'headline_mask',
+           'run_warnings', 'provenance_words', 'run_figures', 'verdict_counts', 'preconditions_words', 'claims_figure',
+           'runs_table', 'headline_sources', 'build_report']
 
 # %% ../nbs/13_report.ipynb #bebebe4b
 def read_run(rec_path:Path) -> dict:
@@ -38,7 +39,8 @@ def read_run(rec_path:Path) -> dict:
             raise ValueError("its `code` is not {module: {file, sha256}}")
     except (OSError, ValueError, TypeError, KeyError, AttributeError, FactlabError) as e:   # a JSONDecodeError is a ValueError
         raise FactlabError(f"{type(e).__name__}: {e}") from e
-    return {**rec, "metrics": rec.get("metrics") or {}, "captions": saved.get("figures") or {}, "dir": Path(rec_path).parent}
+    return {**rec, "metrics": rec.get("metrics") or {}, "captions": saved.get("figures") or {}, "dir": Path(rec_path).parent,
+            "input_warnings": rec.get("warnings") or [], "warnings": []}   # `warnings`: the report's own, from `run_warnings`
 
 # %% ../nbs/13_report.ipynb #71dab32e
 def _profile(registry, run): return (registry.get(run["experiment"], {}).get("profiles") or {}).get(run["profile"]) or {}
@@ -66,26 +68,39 @@ def model_label(info:dict) -> str:
     return info.get("model") or ", ".join(info.get("models", [])) or "—"
 
 # %% ../nbs/13_report.ipynb #13b4b9f0
+FINDINGS = ("reproduced", "direction-only", "not-reproduced")
+
 def claims_rows(registry:dict, runs:list[dict]) -> pd.DataFrame:
-    "One row per (claim, published run); claims of experiments without a run appear as not-run."
+    "One row per (claim, published run), claim by claim, paper scale first; claims of experiments without a run appear as not-run. `headline` marks the row that judges each claim (`headline_mask`)."
     rows = []
     for exp_id, exp in registry.items():
         exp_runs = [r for r in runs if r["experiment"] == exp_id and r.get("status") == "ok"] or [None]
-        for run in exp_runs:
-            measures_all = bool(run) and _profile(registry, run).get("measures_all_claims", False)
-            for c in exp["claims"]:
-                j = judge_claim(c, run["metrics"], measures_all) if run else dict(measured=None, ci=None, n=None, verdict="not-run")
+        for c in exp["claims"]:
+            for run in exp_runs:
+                measures_all = bool(run) and _profile(registry, run).get("measures_all_claims", False)
+                j = judge_claim(c, run["metrics"], measures_all, run.get("params") or {}) if run else dict(measured=None, ci=None, n=None, verdict="not-run")
                 info = (run or {}).get("info", {})
                 rows.append(dict(experiment=exp_id, claim=c["id"], statement=c["statement"],
                                  profile=run["profile"] if run else "—", model=model_label(info), scale=info.get("scale", "—"),
-                                 paper=c.get("paper") or {}, measured=j["measured"], ci=j["ci"], n=j["n"], verdict=j["verdict"]))
-    return pd.DataFrame(rows)
+                                 paper=c.get("paper") or {}, measured=j["measured"], ci=j["ci"], n=j["n"], verdict=j["verdict"],
+                                 preconditions=j.get("preconditions") or [], reason=j.get("reason", ""), rule_verdict=j.get("rule_verdict")))
+    rows = pd.DataFrame(rows)
+    return rows.assign(headline=headline_mask(rows))
+
+def headline_mask(rows:pd.DataFrame) -> list[bool]:
+    "Per row, whether it judges its claim: the claim's first row (largest scale) whose verdict is a finding, i.e. whose preconditions hold; else its first inconclusive row; else its first row."
+    best = {}
+    for i, (key, v) in enumerate(zip(zip(rows.experiment, rows.claim), rows.verdict)):
+        rank = 0 if v in FINDINGS else 1 if v == "inconclusive" else 2
+        if key not in best or rank < best[key][0]: best[key] = (rank, i)
+    chosen = {i for _, i in best.values()}
+    return [i in chosen for i in range(len(rows))]
 
 # %% ../nbs/13_report.ipynb #315f09d8
 def run_warnings(run:dict, # a record from `collect_runs`
                  exp:dict|None=None, # its registry entry (with `root`), to compare the notebook
                 ) -> list[str]:
-    "Why a published run may not stand for the code here: a failed run, stale factlab code or notebook, a dirty tree."
+    "Why a published run may not stand for the code here: a failed run, stale factlab code or notebook, a dirty tree, an input unlike its pinned source."
     out, prov = [], run.get("provenance") or {}
     if run.get("status") != "ok": out.append(f"Failed run ({run.get('status')}): {run.get('error') or 'no error recorded'}. Its claims read not-run.")
     changed = code_changed(run.get("code"))
@@ -94,6 +109,7 @@ def run_warnings(run:dict, # a record from `collect_runs`
     nb = notebook_path(exp) if exp and exp.get("root") else None
     if nb and run.get("notebook_sha256") != (file_sha256(nb) if nb.exists() else None):
         out.append(f"Stale: its notebook {nb.name} changed since this run.")
+    out += [f"Input: {w}." for w in run.get("input_warnings") or []]
     if prov.get("git_dirty"):
         out.append(f"Dirty: it ran from a working tree with uncommitted changes on commit {str(prov.get('git_sha'))[:10]}, so no commit holds its code.")
     return out
@@ -141,7 +157,8 @@ def run_figures(run:dict) -> list[tuple[Path, str]]:
     return out
 
 def verdict_counts(rows:pd.DataFrame) -> pd.DataFrame:
-    "Per experiment (rows) the number of claim verdicts of each kind (columns; `missing-metric` only where it occurs)."
+    "Per experiment (rows) the number of claims of each headline verdict (columns; `missing-metric` only where it occurs)."
+    rows = rows[rows.headline]
     t = pd.crosstab(rows.experiment, rows.verdict).reindex(index=rows.experiment.unique(), columns=list(VERDICTS), fill_value=0)
     return t[[v for v in t.columns if v != "missing-metric" or t[v].any()]]
 
@@ -153,10 +170,18 @@ def _ours(r):
     if r.n not in (None, "—") and not (isinstance(r.n, float) and pd.isna(r.n)): s += f" (n={int(r.n)})"
     return s
 
+def preconditions_words(pre:list[dict]) -> str:
+    "A run's preconditions for one claim in a line: each with ✔ / ✘ / ? (not measured), its value and rule, and the why of each that failed."
+    def one(p):
+        value = "not measured" if p["holds"] is None else _fmt(p["measured"])
+        return f"{ {True: '✔', False: '✘', None: '?'}[p['holds']]} {p['metric']} {value} (needs {p['rule']})" + ("" if p["holds"] else f": {p['why']}")
+    return "; ".join(one(p) for p in pre) or "—"
+
 def _table(rows:pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(dict(Experiment=rows.experiment, Claim=rows.statement, Profile=rows.profile, Model=rows.model,
+    return pd.DataFrame(dict(Experiment=rows.experiment, Claim=rows.statement, Headline=rows.headline, Profile=rows.profile, Model=rows.model,
                              Scale=rows.scale, Paper=[_fmt(p) for p in rows.paper], Ours=[_ours(r) for r in rows.itertuples()],
-                             Verdict=rows.verdict))
+                             Verdict=rows.verdict, Preconditions=[preconditions_words(p) for p in rows.preconditions],
+                             RuleAlone=rows.rule_verdict.fillna("")))
 
 def _number(paper):
     v = paper_value(dict(paper=paper))
@@ -202,8 +227,12 @@ def _totals(table:pd.DataFrame) -> list[str]:
     return out
 
 # %% ../nbs/13_report.ipynb #33d9b0a4
-MARKS = {"reproduced": "✔", "direction-only": "◐", "not-reproduced": "✘", "not-run": "–", "missing-metric": "?"}
-EMOJI = {"reproduced": "🟢", "direction-only": "🟡", "not-reproduced": "🔴", "not-run": "⚪", "missing-metric": "🟣"}
+MARKS = {"reproduced": "✔", "direction-only": "◐", "not-reproduced": "✘", "inconclusive": "⊘", "not-run": "–", "missing-metric": "?"}
+EMOJI = {"reproduced": "🟢", "direction-only": "🟡", "not-reproduced": "🔴", "inconclusive": "🔵", "not-run": "⚪", "missing-metric": "🟣"}
+LEGEND = ("Each claim is judged once, by its headline run: the largest-scale published run whose preconditions (what the run must show "
+          "before its verdict means anything: the model learned the task, sits in the paper's regime) hold; other runs follow as supporting rows (↳). "
+          "🔵 inconclusive: a precondition failed on every run, so the run could not have shown the effect; its value, the rule and the paper's "
+          "setting it comes from are given, and the claim's own measured value is still shown.")
 _LINK = re.compile(r"(?:https?://|github\.com/)[^\s;,()]+|arXiv[: ]?(\d{4}\.\d{4,5})")
 
 def _linked(text:str, md:bool=False) -> str:
@@ -223,13 +252,23 @@ def _papers(registry, rows, runs, claims_pngs) -> list[dict]:
                  runs=[r for r in runs if r["experiment"] == e]) for e, exp in registry.items()]
 
 def _paper_table(rows:pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"Claim": rows.statement, "Verdict": rows.verdict, "Ours (95% CI, n)": [_ours(r) for r in rows.itertuples()],
-                         "Paper": [_fmt(p) for p in rows.paper], "Profile": rows.profile, "Model": rows.model, "Scale": rows.scale})
+    "A paper's claims, each its headline row then its supporting rows (marked ↳); an inconclusive verdict says why."
+    rows = rows.assign(_claim=pd.Categorical(rows.claim, rows.claim.unique()), _support=~rows.headline).sort_values(["_claim", "_support"], kind="stable")
+    return pd.DataFrame({"Claim": [s if h else "↳ supporting run" for s, h in zip(rows.statement, rows.headline)], "Verdict": rows.verdict,
+                         "Ours (95% CI, n)": [_ours(r) for r in rows.itertuples()], "Paper": [_fmt(p) for p in rows.paper],
+                         "Preconditions": [preconditions_words(p) for p in rows.preconditions],
+                         "Profile": rows.profile, "Model": rows.model, "Scale": rows.scale})
+
+def headline_sources(rows:pd.DataFrame) -> str:
+    "Which profiles a paper's headline verdicts come from, e.g. 'cpu_paper (3), cpu (7)'."
+    n = rows[rows.headline].profile.value_counts(sort=False)
+    return ", ".join(f"{p} ({k})" for p, k in n.items()) or "—"
 
 def _headline(rows, runs, skipped) -> tuple[str, str]:
     "The verdict tally, and the warning tally, as two sentences."
+    rows = rows[rows.headline]
     counts = rows.verdict.value_counts().reindex(list(VERDICTS), fill_value=0)
-    tally = f"{rows.experiment.nunique()} papers, {len(rows)} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n or v != "missing-metric") + "."
+    tally = f"{rows.experiment.nunique()} papers, {len(rows)} claims, each judged once by its headline run: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n or v != "missing-metric") + "."
     n_warn = sum(bool(r["warnings"]) for r in runs)
     warn = (f"{n_warn} of {len(runs)} published runs carry a warning (stale, dirty or failed): see the boxes in their sections." if n_warn else
             f"All {len(runs)} published runs match this checkout's factlab code and notebooks and came from clean trees.")
@@ -245,9 +284,9 @@ def _md_paper(i, p, head, root) -> list[str]:
     "One paper's section in Markdown."
     out = [f'## <a id="{p["id"]}"></a>{i}. {_linked(p["title"], md=True)}', "",
            f"`{p['id']}` · reference: {_linked(p['exp'].get('reference') or '—', md=True)}", "",
-           " · ".join(f"{EMOJI[v]} **{n} {v}**" for v, n in p["counts"].items()), ""]
+           " · ".join(f"{EMOJI[v]} **{n} {v}**" for v, n in p["counts"].items()), "", f"Headline verdicts from: {headline_sources(p['rows'])}.", ""]
     out += [f"> ⚠️ **{r['profile']} run — {w}**\n" for r in p["runs"] for w in r["warnings"]]   # one quote each
-    table = _paper_table(p["rows"]).assign(Verdict=lambda d: [f"{EMOJI[v]} **{v}**" for v in d.Verdict])
+    table = _paper_table(p["rows"]).assign(Verdict=lambda d: [f"{EMOJI[v]} {v}" if c.startswith("↳") else f"{EMOJI[v]} **{v}**" for c, v in zip(d.Claim, d.Verdict)])
     out += [_md_table(table), ""]
     for r in p["runs"]:
         nbs = _notebook_links(r)
@@ -260,11 +299,11 @@ def _md_paper(i, p, head, root) -> list[str]:
 def _report_markdown(papers, runs, skipped, head, stamp, root) -> str:
     "reports/README.md: the tally, a table of papers, one section per paper, the runs and any skipped records."
     tally, warn = _headline(pd.concat([p["rows"] for p in papers]), runs, skipped)
-    counts = pd.DataFrame([{"Paper": f"[{p['title']}](#{p['id']})", **{f"{EMOJI[v]} {v}": n for v, n in p["counts"].items()},
+    counts = pd.DataFrame([{"Paper": f"[{p['title']}](#{p['id']})", "Headline from": headline_sources(p["rows"]), **{f"{EMOJI[v]} {v}": n for v, n in p["counts"].items()},
                             "Warnings": f"⚠️ {w}" if (w := sum(len(r["warnings"]) for r in p["runs"])) else "none"} for p in papers])
     md = ["# factlab: reproduced claims", "", f"Built by `factlab report` on {stamp} at commit {str(head)[:10]} from the published runs under `reports/`. "
           "Verdicts are computed from the registry files `nbs/experiments/<id>.yaml`; CIs are 95% bootstrap intervals: over items for one seed; "
-          "for several, over seeds, widened to at least the seeds' mean CI over items.", "", f"**{tally}**", "",
+          "for several, over seeds, widened to at least the seeds' mean CI over items.", "", LEGEND, "", f"**{tally}**", "",
           ("⚠️ **" + warn + "**") if any(r["warnings"] for r in runs) else warn, "", _md_table(counts), ""]
     for i, p in enumerate(papers, 1): md += _md_paper(i, p, head, root)
     md += ["## Runs", "", "Wall time of each published run beside its profile's budget (`budget_s` in the registry file), and whether it started "
@@ -277,11 +316,11 @@ _CSS = """body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.3em;margin:.3em 0}h3{font-size:1.05em;margin:1em 0 .3em}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}table{border-collapse:collapse;font-size:13px;margin:6px 0}
 td,th{border:1px solid #c8c8c8;padding:4px 7px;vertical-align:top;text-align:left}th{background:#f1f1f1}td.num{text-align:right}
-td.claim{min-width:17em}td.ours{white-space:nowrap}td.run{min-width:9em}td.paper{min-width:16em}td.warned{background:#fff1dc;color:#8a3f00;font-weight:600;white-space:nowrap}
+td.claim{min-width:17em}td.ours{white-space:nowrap}td.run{min-width:9em}td.paper{min-width:16em}td.pre{min-width:14em;font-size:12px}td.warned{background:#fff1dc;color:#8a3f00;font-weight:600;white-space:nowrap}
 .chip{display:inline-block;min-width:10.5em;padding:1px 6px;margin:2px 3px 2px 0;border-radius:4px;font-weight:600;white-space:nowrap}
 .v-none{color:#777;font-weight:400;border:1px solid #ddd;padding:0 5px}
 .v{font-weight:600;white-space:nowrap}.v-reproduced{background:#c6ebcf}.v-direction-only{background:#fbe49b}
-.v-not-reproduced{background:#f6bcb7}.v-not-run{background:#e4e4e4;color:#444}.v-missing-metric{background:#dccbf3}
+.v-not-reproduced{background:#f6bcb7}.v-inconclusive{background:#cfe0f7}.v-not-run{background:#e4e4e4;color:#444}.v-missing-metric{background:#dccbf3}
 .warn{border:2px solid #b35c00;background:#fff1dc;padding:7px 11px;margin:8px 0;border-radius:5px}.warn b{color:#8a3f00}
 .ok{border-left:5px solid #2e7d32;background:#edf7ee;padding:6px 11px;margin:8px 0}
 section{border-top:3px solid #333;margin-top:30px;padding-top:6px}.muted{color:#5f5f5f;font-size:.92em}.prov{font-size:14px}
@@ -290,7 +329,8 @@ figure{margin:0;border:1px solid #ddd;border-radius:4px;padding:6px;background:#
 figure.wide{grid-column:1/-1}figcaption{font-size:13px;margin-top:4px}
 @media (max-width:600px){body{padding:0 8px 30px;font-size:14px}td.claim{min-width:12em}.chip{min-width:0}
 .summary thead{display:none}.summary,.summary tbody,.summary tr,.summary td{display:block;border:0;text-align:left}
-.summary tr{border:1px solid #c8c8c8;border-radius:5px;margin:8px 0;padding:4px}.summary td[data-label]::before{content:attr(data-label) ": ";font-weight:600}}code{background:#f3f3f3;padding:0 3px;border-radius:3px}"""
+.summary tr{border:1px solid #c8c8c8;border-radius:5px;margin:8px 0;padding:4px}.summary td[data-label]::before{content:attr(data-label) ": ";font-weight:600}}code{background:#f3f3f3;padding:0 3px;border-radius:3px}
+tr.support td{color:#555;font-size:12px}tr.support td.v{opacity:.75}"""
 
 def _esc(v): return html.escape(str(v))
 
@@ -301,10 +341,11 @@ def _chips(counts:pd.Series) -> str:
     return "".join(f'<span class="chip v-{v if n else "none"}">{MARKS[v]} {n} {v}</span>' for v, n in counts.items())
 
 def _html_table(df:pd.DataFrame, classes:dict|None=None) -> str:
-    "A table in a horizontal scroller; a `Verdict` column is coloured; `classes` gives other columns a class."
+    "A table in a horizontal scroller; a `Verdict` column is coloured; `classes` gives other columns a class; a supporting row (↳) is muted."
     cls = lambda c: f' class="{(classes or {})[c]}"' if c in (classes or {}) else ""
     cell = lambda c, v: _verdict_cell(v) if c == "Verdict" else f'<td{cls(c)}>{_esc(v)}</td>'
-    body = "".join("<tr>" + "".join(cell(c, v) for c, v in zip(df.columns, row)) + "</tr>" for row in df.itertuples(index=False))
+    tr = lambda row: '<tr class="support">' if str(row[0]).startswith("↳") else "<tr>"
+    body = "".join(tr(row) + "".join(cell(c, v) for c, v in zip(df.columns, row)) + "</tr>" for row in df.itertuples(index=False))
     return f'<div class="scroll"><table><thead><tr>{"".join(f"<th>{_esc(c)}</th>" for c in df.columns)}</tr></thead><tbody>{body}</tbody></table></div>'
 
 def _img(path:Path, alt:str) -> str:
@@ -322,16 +363,16 @@ def _html_summary(papers) -> str:
     for p in papers:
         w = sum(len(r["warnings"]) for r in p["runs"])
         body += (f'<tr><td class="paper"><a href="#{_esc(p["id"])}">{_esc(p["title"])}</a> <span class="muted">{_esc(p["id"])}</span></td>'
-                 f'<td class="num" data-label="Claims">{len(p["rows"])}</td><td>{_chips(p["counts"])}</td>'
+                 f'<td class="num" data-label="Claims">{int(p["rows"].headline.sum())}</td><td data-label="Headline from">{_esc(headline_sources(p["rows"]))}</td><td>{_chips(p["counts"])}</td>'
                  + (f'<td class="warned" data-label="Warnings">⚠ {w}</td>' if w else '<td data-label="Warnings">none</td>') + "</tr>")
-    return f'<div class="scroll"><table class="summary"><thead><tr><th>Paper</th><th>Claims</th><th>Verdicts</th><th>Warnings</th></tr></thead><tbody>{body}</tbody></table></div>'
+    return f'<div class="scroll"><table class="summary"><thead><tr><th>Paper</th><th>Claims</th><th>Headline from</th><th>Verdicts</th><th>Warnings</th></tr></thead><tbody>{body}</tbody></table></div>'
 
 def _html_paper(i, p, head, root) -> str:
     "One paper's section: title and reference, tally, warnings, claims table, runs with provenance, figures."
     parts = [f'<section id="{_esc(p["id"])}"><h2>{i}. {_linked(p["title"])}</h2>',
-             f'<p class="muted"><code>{_esc(p["id"])}</code> · reference: {_linked(p["exp"].get("reference") or "—")}</p><p>{_chips(p["counts"])}</p>']
+             f'<p class="muted"><code>{_esc(p["id"])}</code> · reference: {_linked(p["exp"].get("reference") or "—")}</p><p>{_chips(p["counts"])}</p><p class="muted">Headline verdicts from: {_esc(headline_sources(p["rows"]))}.</p>']
     parts += [f'<div class="warn" role="alert">⚠ <b>{_esc(r["profile"])} run</b> — {_esc(w)}</div>' for r in p["runs"] for w in r["warnings"]]
-    parts += ["<h3>Claims: the paper's number and ours</h3>", _html_table(_paper_table(p["rows"]), {"Claim": "claim", "Ours (95% CI, n)": "ours", "Model": "run", "Scale": "run"})]
+    parts += ["<h3>Claims: the paper's number and ours</h3>", _html_table(_paper_table(p["rows"]), {"Claim": "claim", "Ours (95% CI, n)": "ours", "Preconditions": "pre", "Model": "run", "Scale": "run"})]
     figs = []
     for r in p["runs"]:
         nbs, info = _notebook_links(r), r.get("info", {})
@@ -349,7 +390,7 @@ def _report_html(papers, runs, skipped, head, stamp, root) -> str:
     box = f'<div class="{"warn" if any(r["warnings"] for r in runs) or skipped else "ok"}">{"⚠ " if any(r["warnings"] for r in runs) else ""}{_esc(warn)}</div>'
     parts = ["<h1>factlab: reproduced claims</h1>",
              f'<p class="muted">Built by <code>factlab report</code> on {_esc(stamp)} at commit {_esc(str(head)[:10])}. Verdicts are computed '
-             "from the registry files <code>nbs/experiments/&lt;id&gt;.yaml</code>; CIs are 95% bootstrap intervals.</p>",
+             "from the registry files <code>nbs/experiments/&lt;id&gt;.yaml</code>; CIs are 95% bootstrap intervals.</p>", f'<p class="muted">{_esc(LEGEND)}</p>',
              f"<p><b>{_esc(tally)}</b></p>", box, _html_summary(papers)]
     parts += [_html_paper(i, p, head, root) for i, p in enumerate(papers, 1)]
     parts += ['<section id="runs"><h2>Runs</h2><p>Wall time of each published run beside its profile\'s budget, and whether its cache was cold or warm.</p>',
@@ -369,10 +410,10 @@ def build_report(registry:dict|None=None, root:Path|None=None) -> dict:
     pngs = {}
     for exp_id, sub in rows.groupby("experiment", sort=False):
         (root/exp_id).mkdir(exist_ok=True)
-        _table(sub).to_csv(root/exp_id/"claims.csv", index=False)
+        atomic_write(root/exp_id/"claims.csv", _table(sub).to_csv(index=False))
         pngs[exp_id] = claims_figure(sub, root/exp_id/"claims.png")
     papers, head = _papers(registry, rows, runs, pngs), provenance().get("git_sha")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    (root/"README.md").write_text(_report_markdown(papers, runs, skipped, head, stamp, root))
-    (root/"index.html").write_text(_report_html(papers, runs, skipped, head, stamp, root))
+    pages = {"README.md": _report_markdown(papers, runs, skipped, head, stamp, root), "index.html": _report_html(papers, runs, skipped, head, stamp, root)}
+    for name, text in pages.items(): atomic_write(root/name, text)   # both rendered before either is written: a failure leaves the old pair
     return dict(readme=root/"README.md", html=root/"index.html", rows=rows, skipped=skipped)

@@ -6,13 +6,13 @@ Docs: https://factlab.github.io/factlab/results.html.md"""
 
 # %% ../nbs/11_results.ipynb #7b4ea012
 from __future__ import annotations
-import json, os
+import io, json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import FactlabError
+from .core import FactlabError, atomic_write
 from .stats import Estimate, combine_seeds
 from .registry import get_experiment, judge_claims, load_registry
 
@@ -81,22 +81,19 @@ class Results:
                caption:str|None=None, # what the figure shows, for the report (default: `figure_caption(fig)`)
                dpi:int=110) -> Path:
         "Save a matplotlib figure as `figures/<name>.png` and remember its caption."
-        p = self.out_dir/"figures"/f"{name}.png"; p.parent.mkdir(exist_ok=True)
-        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        p = atomic_write(self.out_dir/"figures"/f"{name}.png", buf.getvalue())
         self.captions[name] = caption or figure_caption(fig) or caption_from_name(name)
         return p
 
     def table(self, df:pd.DataFrame, name:str) -> Path:
         "Save a table as `tables/<name>.csv`."
-        p = self.out_dir/"tables"/f"{name}.csv"; p.parent.mkdir(exist_ok=True)
-        df.to_csv(p, index=False); return p
+        return atomic_write(self.out_dir/"tables"/f"{name}.csv", df.to_csv(index=False))
 
     def save(self) -> Path:
         "Write `metrics.json` (raw samples, aggregates, info and figure captions) atomically."
-        p, tmp = self.out_dir/"metrics.json", self.out_dir/"metrics.json.tmp"
-        tmp.write_text(json.dumps(dict(experiment=self.experiment, info=self.meta, samples=self.samples,
-                                       metrics=self.metrics, figures=self.captions), indent=1, default=str))
-        os.replace(tmp, p); return p
+        return atomic_write(self.out_dir/"metrics.json", json.dumps(dict(experiment=self.experiment, info=self.meta, samples=self.samples,
+                                                                         metrics=self.metrics, figures=self.captions), indent=1, default=str))
 
     def claims_table(self, registry:dict|None=None) -> pd.DataFrame:
         "This run's claims: the paper's number, ours with CI and n, and the computed verdict."

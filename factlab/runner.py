@@ -6,7 +6,7 @@ Docs: https://factlab.github.io/factlab/runner.html.md"""
 
 # %% ../nbs/12_runner.ipynb #eb1d795e
 from __future__ import annotations
-import ast, contextlib, datetime as dt, fcntl, io, json, logging, os, re, shutil, subprocess, sys, threading, time, tokenize, traceback
+import ast, contextlib, datetime as dt, fcntl, io, json, logging, os, re, shutil, signal, subprocess, sys, threading, time, tokenize, traceback
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,8 +14,8 @@ import nbformat, yaml
 
 import factlab
 from .cache import cache_state
-from .core import (FactlabError, did_you_mean, file_sha256, input_fingerprint, provenance, reports_dir, runs_dir,
-                          stable_hash, determinism_flags)
+from .core import (FactlabError, atomic_write, data_dir, did_you_mean, file_sha256, input_fingerprint, input_path_now,
+                          provenance, reports_dir, runs_dir, stable_hash, determinism_flags)
 from .registry import get_experiment, judge_claims, load_registry, missing_metrics, notebook_path, safe_name, shard_grid
 from .results import aggregate
 
@@ -24,9 +24,9 @@ __all__ = ['JUDGING_ONLY', 'PROGRESS_EVERY_S', 'notebook_parameters', 'notebook_
            'parameter_rules', 'validate_params', 'get_profile', 'profile_params', 'run_key', 'code_snapshot',
            'code_changed', 'inputs_changed', 'write_json_atomic', 'read_record', 'inside_store', 'AlreadyRunning',
            'run_lock', 'plan_run', 'expected_duration', 'check_publishable', 'checkpoint_dir', 'checkpoints_env',
-           'execute_run', 'run_experiment', 'publish_notebook', 'publish_run', 'merge_samples', 'merge_info',
-           'slurm_parameters', 'ShardJob', 'shard_command', 'slurm_job_state', 'dispatch_shards', 'run_shards',
-           'run_many']
+           'Terminated', 'sigterm_interrupts', 'execute_run', 'run_experiment', 'publish_notebook', 'publish_run',
+           'merge_samples', 'merge_info', 'slurm_parameters', 'ShardJob', 'shard_command', 'slurm_job_state',
+           'dispatch_shards', 'run_shards', 'run_many']
 
 # %% ../nbs/12_runner.ipynb #cab38219
 def _parameters_cell(path:Path):
@@ -66,7 +66,8 @@ def parse_overrides(pairs:list[str]|None) -> dict:
     for p in pairs or []:
         if "=" not in p: raise FactlabError(f"-p takes key=value, got {p!r}.")
         k, v = p.split("=", 1)
-        try: out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
+        if not v.strip(): raise FactlabError(f"-p {p}: no value after '=' (write -p {k.strip()}=<value>, or -p {k.strip()}=\'\' for an empty string).")
+        try: out[k.strip()] = yaml.safe_load(v)
         except yaml.YAMLError as e: raise FactlabError(f"-p {p}: the value is not valid YAML ({' '.join(str(e).split())}).")
     return out
 
@@ -220,19 +221,18 @@ def _inputs_used(run_dir):
 
 # %% ../nbs/12_runner.ipynb #6b63fc76
 def inputs_changed(inputs:dict|None) -> list[str]:
-    "The inputs of a record's `inputs` ({'<kind>/<name>': {path, sha256, ...}}) that are gone or whose fingerprint differs now."
+    "The inputs of a record's `inputs` ({'<kind>/<name>': {path, sha256, ...}}) whose file, as this run would read it now, is gone or differs."
     changed = []
     for name, entry in (inputs or {}).items():
-        try: same = input_fingerprint(entry["path"]) == entry["sha256"]
+        try: same = (now := input_path_now(name, entry)) is not None and input_fingerprint(now) == entry["sha256"]
         except (FactlabError, OSError, KeyError, TypeError): same = False
         if not same: changed.append(name)
     return changed
 
 # %% ../nbs/12_runner.ipynb #cbce691a
 def write_json_atomic(path:Path, obj) -> Path:
-    "Write JSON to `path` via a temporary file and a rename."
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str)); os.replace(tmp, path); return path
+    "Write JSON to `path` all at once (`atomic_write`: a failure names the path and leaves the old file whole)."
+    return atomic_write(path, json.dumps(obj, indent=1, default=str))
 
 def read_record(run_dir:Path, # a run's folder
                 warn:bool=True, # print a warning naming an unreadable record
@@ -355,9 +355,15 @@ class _Progress(logging.Handler):
             with self.guard: self.stream.write("\r\x1b[K"); self.stream.flush()
 
 # %% ../nbs/12_runner.ipynb #4b5a4545
+class _RunLog(logging.FileHandler):
+    "papermill's log into the attempt's `log.txt`; a write error (a full disk) is kept, the first one, instead of a traceback per log line."
+    error = None
+    def handleError(self, record):
+        if self.error is None: self.error = sys.exc_info()[1]
+
 def _execute(nb, nb_dir, out_nb, params, cell_timeout, log_path, progress=None):
     import papermill as pm
-    handler = logging.FileHandler(log_path); handler.setLevel(logging.INFO)
+    handler = _RunLog(log_path); handler.setLevel(logging.INFO)
     logger = logging.getLogger("papermill"); logger.addHandler(handler); logger.setLevel(logging.INFO)
     if progress is not None: logger.addHandler(progress)
     try:
@@ -365,16 +371,45 @@ def _execute(nb, nb_dir, out_nb, params, cell_timeout, log_path, progress=None):
             pm.execute_notebook(nb, str(out_nb), parameters=params, kernel_name="python3",
                                 cwd=str(nb_dir), log_output=True, progress_bar=False,
                                 execution_timeout=cell_timeout, request_save_on_cell_execute=True)
+    except Exception:
+        if handler.error is None: raise   # else the write error below says what went wrong
     finally:
-        logger.removeHandler(handler); handler.close()
+        logger.removeHandler(handler)
+        try: handler.close()
+        except OSError as e: handler.error = handler.error or e   # what was left to write fails again at close
         if progress is not None: logger.removeHandler(progress)
+    if handler.error is not None:
+        e = handler.error
+        raise FactlabError(f"Cannot write {log_path}: {getattr(e, 'strerror', None) or e} (free space in, or fix the permissions of, {Path(log_path).parent}).")
 
 def _error_text(e):
     import papermill as pm
     if isinstance(e, pm.PapermillExecutionError): return f"{e.ename}: {e.evalue} (cell {e.exec_count})"
+    if isinstance(e, FactlabError): return str(e)
+    if isinstance(e, OSError) and e.filename: return f"{type(e).__name__}: {e.strerror or e}: {e.filename}"
     return f"{type(e).__name__}: {e}"
 
 # %% ../nbs/12_runner.ipynb #ab9a47de
+_PID_MAX_DIGITS = 7   # Linux's pid_max is at most 4194304
+
+def _name_max(folder:Path) -> int:
+    "The longest file name the file system of `folder` (or of its nearest existing parent) takes."
+    p = Path(folder).absolute()
+    while not p.exists() and p != p.parent: p = p.parent
+    try: return os.pathconf(p, "PC_NAME_MAX")
+    except (OSError, ValueError): return 255
+
+def _check_name_lengths(plan:dict):
+    "Refuse, before any work, an experiment id, profile or shard name too long for the folder names the run and its publishing create."
+    attempt = len(f".attempt-{_attempt_stamp()}-") + _PID_MAX_DIGITS
+    names = [("experiment id", plan["name"], 0, reports_dir()), ("profile", plan["profile"], len("-.old") + _PID_MAX_DIGITS, reports_dir()),
+             ("run key", plan["run_dir"].name, attempt, runs_dir())]
+    names += [("shard", sp["run_dir"].name, attempt, runs_dir()) for sp in plan.get("shards", {}).values()]
+    for what, name, extra, folder in names:
+        if len(name) + extra > (limit := _name_max(folder)):
+            raise FactlabError(f"{_label(plan)}: the {what} {name[:40]}… ({len(name)} characters) is too long: with the {extra} characters factlab "
+                               f"adds, its folders in {folder} would pass the file system's limit of {limit} characters per name. Use a shorter name.")
+
 def _shard_plan(plan, shard, params, split):
     "One shard of a sharded plan: its own parameters, run key and folder (`runs/<id>/<profile>/shards/<shard>-<key>`)."
     key = run_key(plan["nb_path"], params)
@@ -390,14 +425,17 @@ def plan_run(name:str, # experiment id in the registry
     "Resolve and validate one run without executing anything: experiment, notebook, parameters, run key and folder (and its shards' plans)."
     exp = get_experiment(name, registry if registry is not None else load_registry())
     safe_name("experiment id", name); safe_name("profile", profile)
+    if os.environ.get("FACTLAB_DATA"): data_dir()   # FACTLAB_DATA naming a file or nothing: said now, not in a notebook's cell 12
     nb_path = notebook_path(exp)
-    params = validate_params({**profile_params(exp, profile), **(overrides or {})}, notebook_parameters(nb_path), parameter_rules(nb_path), notebook_defaults(nb_path))
+    try: params = validate_params({**profile_params(exp, profile), **(overrides or {})}, notebook_parameters(nb_path), parameter_rules(nb_path), notebook_defaults(nb_path))
+    except FactlabError as e: raise FactlabError(f"{name} [{profile}]: {e}") from None
     key, split = run_key(nb_path, params), get_profile(exp, profile)["shards"]
     grid = shard_grid(params, split, f"{name} [{profile}]")
     if grid: key = stable_hash(key, {"shards": split})   # the merged run: never the same key as an unsharded one
     plan = dict(name=name, profile=profile, exp=exp, nb_path=nb_path, params=params, key=key, overrides=dict(overrides or {}),
                 run_dir=inside_store(runs_dir()/name/profile)/key, n_shards=len(grid))
     if grid: plan["shards"] = {s: _shard_plan(plan, s, p, split) for s, p in grid.items()}
+    _check_name_lengths(plan)
     if shard is None: return plan
     if shard not in plan.get("shards", {}):
         raise FactlabError(f"{name} [{profile}]: no shard {shard!r}." + (did_you_mean(shard, grid) + f" Shards: {', '.join(grid)}." if grid else " The profile declares no `shards`."))
@@ -417,6 +455,8 @@ def _checkout(root):
     except (OSError, subprocess.SubprocessError): top = ""
     return Path(top) if top else Path(root)
 
+def _used_files(plan): return [plan["nb_path"], *([plan["exp"]["source"]] if plan["exp"].get("source") else [])]
+
 def _publishes(plan, publish): return get_profile(plan["exp"], plan["profile"])["publish"] if publish is None else publish
 
 def check_publishable(plan:dict, # from `plan_run`
@@ -426,9 +466,9 @@ def check_publishable(plan:dict, # from `plan_run`
     "Raise before any work if the run would publish from a git tree with uncommitted changes; returns whether it publishes from a dirty tree."
     if not _publishes(plan, publish): return False
     root = _checkout(plan["exp"]["root"])
-    if not provenance(root)["git_dirty"]: return False
+    if not provenance(root, _used_files(plan))["git_dirty"]: return False
     if allow_dirty: return True
-    raise FactlabError(f"{plan['name']} [{plan['profile']}]: refusing to publish from {root}, which has uncommitted changes (see `git status`). "
+    raise FactlabError(f"{plan['name']} [{plan['profile']}]: refusing to publish from {root}, which has uncommitted changes or untracked files it uses (see `git status`). "
                        "Commit them first, or run with --no-publish, or pass --allow-dirty (the record then says so).")
 
 # %% ../nbs/12_runner.ipynb #b882f374
@@ -457,10 +497,60 @@ def _up_to_date(plan) -> dict|None:
 
 def _label(plan): return f"{plan['name']} [{plan['profile']}]" + (f" shard {plan['shard']}" if plan.get("shard") else "")
 
-def _already_done(plan, force):
+def _published(plan, record) -> bool:
+    "Whether reports/ holds this very result of the plan's experiment and profile."
+    pub = read_record(reports_dir()/plan["name"]/plan["profile"], warn=False)
+    return bool(pub) and all(pub.get(k) == record.get(k) for k in ("run_key", "start"))
+
+def _publish(plan, record):
+    "Publish an installed ok result; a failure says that the result is kept and that the next plain run publishes it."
+    try: return publish_run(plan["run_dir"], record, keep_notebook=get_profile(plan["exp"], plan["profile"])["keep_notebook"])
+    except (OSError, FactlabError) as e:
+        why = str(e) if isinstance(e, FactlabError) else f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        err = FactlabError(f"{_label(plan)}: the run succeeded ({plan['run_dir']}) but publishing it to {reports_dir()} failed ({why}); "
+                           "`factlab run` again publishes it without recomputing.")
+        err.exit_code = 1
+        raise err from None
+
+def _already_done(plan, force, publish=False):
+    "The ok record of an identical run, published now if it should be and is not (a publish that failed last time); None to run."
     if force or (done := _up_to_date(plan)) is None: return None
-    print(f"{_label(plan)}: already done ({plan['run_dir']}); use --force to rerun.")
+    if publish and not _published(plan, done):
+        print(f"{_label(plan)}: already done ({plan['run_dir']}) but not published: publishing it.")
+        _publish(plan, done)
+    else: print(f"{_label(plan)}: already done ({plan['run_dir']}); use --force to rerun.")
     return {**done, "skipped": True}
+
+class Terminated(KeyboardInterrupt):
+    "SIGTERM (from `timeout`, SLURM, a container runtime) raised in the main thread: a run stops as on Ctrl-C, its record says so."
+    exit_code = 143
+
+@contextlib.contextmanager
+def sigterm_interrupts():
+    "While the block runs in the main thread, SIGTERM raises `Terminated` (SIGINT raises KeyboardInterrupt already)."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)   # once: the interrupted record is being written
+        raise Terminated("stopped by SIGTERM")
+    old = signal.signal(signal.SIGTERM, stop)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, old)
+
+def _judged(exp, saved, profile, params):
+    "(metrics, unmeasured, claims, error): the saved samples aggregated and the claims judged, or the error that stopped it, named."
+    metrics, unmeasured = {}, ""
+    try:
+        metrics = {k: aggregate(v) for k, v in saved.get("samples", {}).items()}
+        unmeasured = _unmeasured(exp, metrics)
+        return metrics, unmeasured, judge_claims(exp, metrics, profile, params), None
+    except Exception as e:
+        return metrics, unmeasured, None, dict(message=f"Judging the logged metrics against the claims of {exp.get('source') or exp['id']} failed: {_error_text(e)}.",
+                                              traceback=traceback.format_exc(limit=3))
+
+def _input_warnings(inputs) -> list[str]:
+    "What the run's inputs say that a reader must know: local copies of data files that differ from their pinned source."
+    return [f"input {k} ({e['path']}) differs from its pinned source (sha256 {str(e.get('sha256'))[:12]}…, pinned {e['differs_from_pinned'][:12]}…)"
+            for k, e in (inputs or {}).items() if isinstance(e, dict) and e.get("differs_from_pinned")]
 
 def _saved_metrics(run_dir):
     p = Path(run_dir)/"metrics.json"
@@ -481,25 +571,27 @@ def execute_run(plan:dict, # from `plan_run`
     settings, publish, label = get_profile(exp, profile), not shard and _publishes(plan, publish), _label(plan)
     dirty_publish = check_publishable(plan, publish, allow_dirty)
     with run_lock(run_dir, label):
-        if (done := _already_done(plan, force)) is not None: return done
+        if (done := _already_done(plan, force, publish)) is not None: return done
         cache_before = cache_state()   # a bad cache fails here, before an attempt folder exists
         attempt = inside_store(_attempt_dir(run_dir)); attempt.mkdir(parents=True)
         params = {**plan["params"], "out_dir": str(attempt)}
         snapshot, expected = code_snapshot(), expected_duration(plan)
-        start, error, status, nb = dt.datetime.now(dt.timezone.utc), None, None, _with_import_record(nb_path)
+        start, error, status, stop, nb = dt.datetime.now(dt.timezone.utc), None, None, None, _with_import_record(nb_path)
         print(f"{label}: running {nb_path.name} → {attempt}" + (f" (expected ~{_clock(expected)})" if expected else ""))
         with checkpoints_env(run_dir) as checkpoints:
             try: _execute(nb, nb_path.parent, attempt/nb_path.name, params, cell_timeout, attempt/"log.txt",
                           _Progress(label, len(nb.cells) + 1, expected))
-            except KeyboardInterrupt: status, error = "interrupted", dict(message="Interrupted (Ctrl-C).", traceback="")
+            except KeyboardInterrupt as e:
+                stop, status = e, "interrupted"
+                error = dict(message="Stopped by SIGTERM." if isinstance(e, Terminated) else "Interrupted (Ctrl-C).", traceback="")
             except Exception as e: error = dict(message=_error_text(e), traceback=traceback.format_exc(limit=3))
         end = dt.datetime.now(dt.timezone.utc)
         try: saved = _saved_metrics(attempt)
         except FactlabError as e: saved, error = {}, error or dict(message=str(e), traceback="")
-        metrics = {k: aggregate(v) for k, v in saved.get("samples", {}).items()}
+        metrics, unmeasured, claims, judging_error = _judged(exp, saved, None if shard else profile, plan["params"])
+        error = error or judging_error
         if error is None and not metrics:
             error = dict(message="The notebook logged no metrics (did it call Results.save()?).", traceback="")
-        unmeasured = _unmeasured(exp, metrics)
         if error is None and settings["measures_all_claims"] and unmeasured and not shard:   # a shard measures its part; the merged run is checked
             error = dict(message=f"Profile {profile!r} measures every claim, but the notebook logged no metric for them: {unmeasured}.", traceback="")
         status = status or ("failed" if error else "ok")
@@ -508,20 +600,22 @@ def execute_run(plan:dict, # from `plan_run`
                       status=status, error=error,
                       start=start.isoformat(), end=end.isoformat(), duration_s=round((end - start).total_seconds(), 2),
                       budget_s=settings.get("budget_s"), cache=dict(before=cache_before, after=cache_state()),
-                      info=saved.get("info", {}), metrics=metrics, claims=judge_claims(exp, metrics, None if shard else profile),
+                      info=saved.get("info", {}), metrics=metrics, claims=claims,
                       unmeasured=unmeasured or None, artifacts=_artifacts(attempt), inputs=_inputs_used(attempt),
                       notebook=exp["notebook"], notebook_sha256=file_sha256(nb_path), run_key=plan["key"],
                       code=_code_used(attempt, snapshot), library_version=factlab.__version__,
-                      provenance={**provenance(_checkout(exp["root"])), "determinism": determinism_flags()},
+                      provenance={**provenance(_checkout(exp["root"]), _used_files(plan)), "determinism": determinism_flags()},
                       published_dirty=dirty_publish and status == "ok")
+        record["warnings"] = _input_warnings(record["inputs"]) or None
         write_json_atomic(attempt/"record.json", record)
         installed = _install(attempt, run_dir, status)
         if status == "ok": shutil.rmtree(checkpoints, ignore_errors=True)
         kept = "" if installed else f"; the previous ok result is kept, this attempt is in {attempt}"
         if status == "interrupted":
-            print(f"{label}: interrupted after {record['duration_s']:.0f} s{kept}.", file=sys.stderr); raise KeyboardInterrupt
+            print(f"{label}: {'stopped by SIGTERM' if isinstance(stop, Terminated) else 'interrupted'} after {record['duration_s']:.0f} s{kept}.", file=sys.stderr); raise stop
+        for w in record["warnings"] or []: print(f"{label}: warning: {w}.")
         if status == "ok" and unmeasured and not shard: print(f"{label}: warning: no metric logged for some claims (verdict not-run): {unmeasured}.")
-        if status == "ok" and publish: publish_run(run_dir, record, keep_notebook=settings["keep_notebook"])
+        if status == "ok" and publish: _publish(plan, record)
         print(f"{label}: {status} in {record['duration_s']:.0f} s" + (f": {error['message']}" if error else "") + kept)
         return record
 
@@ -556,9 +650,9 @@ def publish_notebook(src:Path,      # an executed notebook
     nb.cells = [c for c in nb.cells if "factlab-imports" not in c.metadata.get("tags", [])]
     nb = _trim_streams(nb, max_lines)
     out, html = Path(dest_dir)/Path(src).name, Path(dest_dir)/f"{Path(src).stem}.html"
-    nbformat.write(nb, str(out))
+    atomic_write(out, nbformat.writes(nb))
     body = HTMLExporter(template_name="basic").from_notebook_node(nb)[0]
-    html.write_text(_PAGE.format(title=Path(src).stem, body=body))
+    atomic_write(html, _PAGE.format(title=Path(src).stem, body=body))
     return out, html
 
 # %% ../nbs/12_runner.ipynb #37ee4d54
@@ -667,22 +761,45 @@ def slurm_job_state(job_id:str) -> str|None:
     m = re.search(r"\bJobState=(\S+)", out.stdout)
     return m.group(1) if m else None if "Invalid job id" in out.stderr else "UNKNOWN"
 
+def _die_with_parent(parent:int):
+    "In a child process before it runs: ask Linux for SIGTERM when the parent dies (a killed runner leaves no shard running)."
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    if os.getppid() != parent: os.kill(os.getpid(), signal.SIGTERM)  # the parent died before the call
+
 class _Processes:
-    "The `local` executor: one `factlab run --shard` process per shard, its output prefixed with the shard's name."
+    """The `local` executor: one `factlab run --shard` process per shard, writing to a log of its own (`<shard>-<key>.log`
+    beside its result; relayed here, prefixed with the shard's name), stopped by SIGTERM when this process dies."""
     name = "local"
+    def __init__(self, plan): self.plan = plan
     def submit(self, shard, spec):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(shard_command(spec), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        env, log = {**os.environ, "PYTHONUNBUFFERED": "1"}, inside_store(Path(str(self.plan["shards"][shard]["run_dir"]) + ".log"))
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as out:
+            proc = subprocess.Popen(shard_command(spec), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    preexec_fn=lambda parent=os.getpid(): _die_with_parent(parent))
+        done = threading.Event()
         def relay():
-            for line in proc.stdout:
-                if "Kernel is running over TCP without encryption" not in line: print(f"  [{shard}] {line.rstrip()}", flush=True)
+            with open(log, errors="replace") as f:
+                part = ""
+                while True:
+                    part += f.readline()
+                    if part.endswith("\n") or (part and done.is_set()):
+                        if "Kernel is running over TCP without encryption" not in part: print(f"  [{shard}] {part.rstrip()}", flush=True)
+                        part = ""
+                    elif done.is_set(): return
+                    else: time.sleep(0.2)   # the shard has written no whole line yet
         t = threading.Thread(target=relay, daemon=True); t.start()
-        return dict(proc=proc, relay=t, id=str(proc.pid), log=None)
+        return dict(proc=proc, relay=t, done=done, id=str(proc.pid), log=str(log))
     def ended(self, h):
         if h["proc"].poll() is None: return None
-        h["relay"].join(5); return f"exit {h['proc'].returncode}"
+        h["done"].set(); h["relay"].join(5); return f"exit {h['proc'].returncode}"
     def cancel(self, h):
         if h["proc"].poll() is None: h["proc"].terminate()
+    def wait(self, h, timeout_s=60):
+        "Give a stopped shard the time to write its `interrupted` record."
+        with contextlib.suppress(subprocess.TimeoutExpired): h["proc"].wait(timeout_s)
 
 class _Submitit:
     "The `slurm` and `submitit-local` executors: one submitit job per shard, polled without `job.result()`."
@@ -706,7 +823,7 @@ class _Submitit:
 
 # %% ../nbs/12_runner.ipynb #85b92d1c
 def _executor(kind, plan, slurm):
-    if kind == "local": return _Processes()
+    if kind == "local": return _Processes(plan)
     if kind not in ("slurm", "submitit-local"): raise FactlabError(f"Unknown executor {kind!r}.{did_you_mean(kind, ['local', 'slurm', 'submitit-local'])} Executors: local, slurm, submitit-local.")
     try: import submitit  # noqa: F401
     except ImportError: raise FactlabError(f"The {kind} executor needs submitit: pip install 'submitit>=1.5.4' (or the `slurm` extra).") from None
@@ -758,6 +875,7 @@ def dispatch_shards(plan:dict, # a sharded plan from `plan_run`
                 if queue or running: time.sleep(poll_s)
         except KeyboardInterrupt:
             for h in running.values(): ex.cancel(h)
+            for h in running.values(): getattr(ex, "wait", lambda h: None)(h)
             raise
     for s in shards: out[s]["folder"] = _newest_attempt(plan["shards"][s]["run_dir"], since)
     return out
@@ -779,10 +897,10 @@ def _merged_record(plan, entries, executor, jobs, dirty_publish):
     recs = [json.loads(Path(e["record"]).read_text()) for e in ok]
     saved = [_saved_metrics(Path(e["record"]).parent) for e in ok]
     samples, notes = merge_samples([m.get("samples", {}) for m in saved])
-    metrics = {k: aggregate(v) for k, v in samples.items()}
-    unmeasured = _unmeasured(exp, metrics)
+    metrics, unmeasured, claims, judging_error = _judged(exp, dict(samples=samples), profile, plan["params"])
     bad = [e for e in entries if e["status"] != "ok"]
     error = (f"{len(bad)} of {len(entries)} shards did not succeed: " + "; ".join(f"{e['name']} ({e['status']}: {e['error']})" for e in bad)) if bad else \
+            (judging_error["message"] if judging_error else None) or \
             (f"Profile {profile!r} measures every claim, but the shards logged no metric for them: {unmeasured}." if settings["measures_all_claims"] and unmeasured else None)
     starts, ends = [e["start"] for e in entries if e["start"]], [e["end"] for e in entries if e["end"]]
     span = (dt.datetime.fromisoformat(max(ends)) - dt.datetime.fromisoformat(min(starts))).total_seconds() if starts and ends else None
@@ -792,12 +910,12 @@ def _merged_record(plan, entries, executor, jobs, dirty_publish):
                 error=dict(message=error, traceback="") if error else None, start=min(starts, default=None), end=max(ends, default=None),
                 duration_s=round(sum(e["duration_s"] or 0 for e in entries), 2), wall_s=None if span is None else round(span, 2),
                 budget_s=settings.get("budget_s"), cache=None, info=merge_info([m.get("info", {}) for m in saved]),
-                metrics=metrics, claims=judge_claims(exp, metrics, profile), unmeasured=unmeasured or None, merge_notes=notes or None,
+                metrics=metrics, claims=claims, unmeasured=unmeasured or None, merge_notes=notes or None,
                 shards=entries, executor=dict(kind=executor, jobs=jobs), sharded_by=get_profile(exp, profile)["shards"],
                 inputs={k: v for r in recs for k, v in (r.get("inputs") or {}).items()} or None,
                 notebook=exp["notebook"], notebook_sha256=file_sha256(plan["nb_path"]), run_key=plan["key"],
                 code=code if len(code) or not recs else None, library_version=factlab.__version__,
-                provenance={**provenance(_checkout(exp["root"])), "determinism": determinism_flags()},
+                provenance={**provenance(_checkout(exp["root"]), _used_files(plan)), "determinism": determinism_flags()},
                 published_dirty=dirty_publish and status == "ok"), dict(experiment=plan["name"], info=merge_info([m.get("info", {}) for m in saved]),
                 samples=samples, metrics=metrics, figures={})
 
@@ -820,7 +938,9 @@ def run_shards(plan:dict, # a sharded plan from `plan_run`
         todo = [s for s in plan["shards"] if s not in done]
         merged = read_record(run_dir)
         if not todo and merged and merged.get("status") == "ok" and [e.get("record") for e in merged.get("shards", [])] == [str(done[s]/"record.json") for s in plan["shards"]]:
-            print(f"{label}: already done ({run_dir}, {len(done)} shards); use --force to rerun.")
+            if publish and not _published(plan, merged):
+                print(f"{label}: already done ({run_dir}, {len(done)} shards) but not published: publishing it."); _publish(plan, merged)
+            else: print(f"{label}: already done ({run_dir}, {len(done)} shards); use --force to rerun.")
             return {**merged, "skipped": True}
         print(f"{label}: {len(plan['shards'])} shards" + (f", {len(done)} already done" if done else "") + f"; running {len(todo)} ({executor}" + (f", {jobs} at once" if jobs else "") + ")")
         ran = dispatch_shards(plan, todo, force, cell_timeout, executor, jobs, slurm, wait_timeout_s) if todo else {}
@@ -833,7 +953,7 @@ def run_shards(plan:dict, # a sharded plan from `plan_run`
         installed = _install(attempt, run_dir, record["status"])
         for e in entries: print(f"  {e['name']}: {e['status']}" + (f" in {e['duration_s']:.0f} s" if e["duration_s"] is not None else "") + (f" ({e['job']['executor']} job {e['job']['id']})" if e.get("job") else "") + (f": {e['error']}" if e["error"] else ""))
         for n in record["merge_notes"] or []: print(f"{label}: note: {n}")
-        if record["status"] == "ok" and publish: publish_run(run_dir, record, keep_notebook=settings["keep_notebook"])
+        if record["status"] == "ok" and publish: _publish(plan, record)
         kept = "" if installed else f"; the previous ok result is kept, this attempt is in {attempt}"
         print(f"{label}: {record['status']} ({len(entries)} shards, {record['duration_s']:.0f} s of compute, {record['wall_s'] or 0:.0f} s wall)"
               + (f": {record['error']['message']}" if record["error"] else "") + kept)

@@ -32,6 +32,17 @@
 #   test_empty_models_refused_before_any_work, test_empty_seeds_refused_before_any_work, test_template_out_of_choices_refused_before_any_work,
 #   test_list_element_of_wrong_kind_refused_before_any_work, test_duplicate_experiment_id_names_both_files
 # Issue 16 (its publishing and progress faults, kept here): test_publish_from_dirty_tree_refused, test_progress_line_shows_cell_and_notebook_output
+# A result is the result of the inputs it names (the last silent reuses and rough stops):
+#   1. reuse follows what this run would read: test_another_data_folder_makes_a_done_run_stale, test_repointed_symlink_makes_a_done_run_stale,
+#      test_data_file_unlike_its_pinned_source_warned_on_console_and_in_record, test_factlab_data_naming_a_file_refused_before_any_work
+#   2. reports/ agrees with runs/ and git: test_failed_publish_is_published_by_the_next_plain_run,
+#      test_profile_name_too_long_to_publish_refused_before_any_work, test_untracked_notebook_and_registry_file_count_as_dirty
+#   3. stopping and failing midway: test_sigterm_writes_interrupted_record_and_says_so,
+#      test_killed_parent_takes_its_shard_processes_down_with_interrupted_records, test_log_write_error_fails_the_run_in_one_line_naming_the_file,
+#      test_judging_error_after_the_notebook_leaves_a_failed_record_naming_it, test_empty_override_value_refused_naming_it,
+#      test_garbled_csv_refused_naming_the_file, test_unknown_parameter_under_all_names_the_experiment,
+#      test_wrong_typed_rule_value_refused_at_load_naming_file_and_claim, test_duplicate_key_in_registry_file_refused_naming_the_line,
+#      test_precondition_on_the_claims_own_metric_refused
 import json, os, shutil, signal, socket, subprocess, time
 from pathlib import Path
 
@@ -590,3 +601,204 @@ def test_progress_line_shows_cell_and_notebook_output(toy, monkeypatch, capsys):
     run_experiment("toy", "cpu", registry=load_registry(toy))
     err = capsys.readouterr().err
     assert "toy [cpu]: cell 3/4" in err and "step 5/10 of the toy" in err and "left" in err   # budget_s: 60 gives an estimate
+
+
+# ---- a result is the result of the inputs it names: reuse, publishing, stopping ----
+# 1. "already done" compares what this run would read; a data file unlike its pinned source is said where it is seen
+
+def test_another_data_folder_makes_a_done_run_stale(toy, run_store, monkeypatch, capsys):
+    for sub, text in (("a", "a\nb\nc\n"), ("b", "a\n")):
+        (run_store/sub).mkdir(); (run_store/sub/"toy.csv").write_text(text)
+    monkeypatch.setenv("FACTLAB_DATA", str(run_store/"a")); monkeypatch.setenv("TOY_INPUT", str(run_store/"a/toy.csv"))
+    first = run_experiment("toy", "cpu", registry=load_registry(toy))
+    monkeypatch.setenv("FACTLAB_DATA", str(run_store/"b"))                                # the same name, another folder
+    capsys.readouterr()
+    again = run_experiment("toy", "cpu", registry=load_registry(toy))
+    assert not again.get("skipped") and "changed since the last run: input data/toy.csv" in capsys.readouterr().out
+    assert first["inputs"]["data/toy.csv"]["data_root"] == str(run_store/"a")             # the record says which root the data came from
+
+
+def test_repointed_symlink_makes_a_done_run_stale(toy, run_store, monkeypatch, capsys):
+    (run_store/"full.csv").write_text("a\nb\nc\n"); (run_store/"short.csv").write_text("a\n")
+    link = run_store/"toy.csv"; link.symlink_to(run_store/"full.csv")
+    monkeypatch.setenv("TOY_INPUT", str(link))
+    run_experiment("toy", "cpu", registry=load_registry(toy))
+    link.unlink(); link.symlink_to(run_store/"short.csv")                                 # the old target is still there, unchanged
+    capsys.readouterr()
+    again = run_experiment("toy", "cpu", registry=load_registry(toy))
+    assert not again.get("skipped") and again["inputs"]["data/toy.csv"]["rows"] == 1
+    assert "changed since the last run: input data/toy.csv" in capsys.readouterr().out
+
+
+PINNED_BODY = """import warnings
+warnings.simplefilter('ignore')                  # a notebook that silences warnings
+from factlab import data
+from factlab.results import Results
+res = Results(out_dir, experiment='toy'); res.log('acc', 0.5 + len(data.load('cities')) / 10, n=100); res.save()
+"""
+
+
+def test_data_file_unlike_its_pinned_source_warned_on_console_and_in_record(run_store, cache, monkeypatch, capsys):
+    (run_store/"data/truth_probes").mkdir(parents=True)
+    (run_store/"data/truth_probes/cities.csv").write_text("statement,label\nParis is in France.,1\nParis is in Peru.,0\n")
+    monkeypatch.setenv("FACTLAB_DATA", str(run_store/"data")); monkeypatch.setenv("FACTLAB_OFFLINE", "1")
+    rec = run_experiment("toy", "cpu", registry=load_registry(_registry(run_store/"proj", body=PINNED_BODY)))
+    assert rec["status"] == "ok" and any("truth_probes/cities.csv" in w and "pinned" in w for w in rec["warnings"])
+    assert "warning: input data/truth_probes/cities.csv" in capsys.readouterr().out
+
+
+def test_factlab_data_naming_a_file_refused_before_any_work(toy, run_store, monkeypatch, capsys):
+    (run_store/"data.csv").write_text("a\n")
+    monkeypatch.setenv("FACTLAB_DATA", str(run_store/"data.csv"))
+    assert main(["--registry", str(toy), "run", "toy", "--profile", "cpu"]) == 2
+    assert f"FACTLAB_DATA={run_store/'data.csv'} is not a directory" in _one_line(capsys.readouterr().err) and _attempts() == []
+
+
+# 2. reports/ agrees with runs/ and with git
+
+def test_failed_publish_is_published_by_the_next_plain_run(run_store, monkeypatch, capsys):
+    reg = load_registry(_registry(run_store/"proj", profiles={"cpu": dict(params={"n": 3})}))
+    real = runner.publish_run
+    def disk_full(*a, **k): raise OSError(28, "No space left on device")
+    monkeypatch.setattr(runner, "publish_run", disk_full)
+    with pytest.raises(FactlabError, match="succeeded .* but publishing it .* failed .*No space left.*without recomputing"):
+        run_experiment("toy", "cpu", registry=reg)
+    first = read_record(_result()); assert first["status"] == "ok"
+    monkeypatch.setattr(runner, "publish_run", real)
+    again = run_experiment("toy", "cpu", registry=reg)
+    assert again.get("skipped") and again["start"] == first["start"]                    # not recomputed ...
+    assert read_record(Path(os.environ["FACTLAB_REPORTS"])/"toy/cpu")["start"] == first["start"]   # ... but published
+
+
+def test_profile_name_too_long_to_publish_refused_before_any_work(run_store):
+    long = "p" * 250
+    reg = load_registry(_registry(run_store/"proj", profiles={long: dict(params={"n": 3})}))
+    with pytest.raises(FactlabError, match="profile p+… \\(250 characters\\) is too long"): run_experiment("toy", long, registry=reg)
+    assert not runs_dir().exists()
+
+
+def test_untracked_notebook_and_registry_file_count_as_dirty(run_store):
+    proj = run_store/"proj"; reg = _registry(proj, profiles={"cpu": dict(params={"n": 3})})
+    (proj/"notes.txt").write_text("v1")
+    _git(proj, "init", "-q"); _git(proj, "add", "notes.txt"); _git(proj, "commit", "-qm", "only the notes")   # nbs/ never committed
+    with pytest.raises(FactlabError, match="uncommitted changes or untracked files"): run_experiment("toy", "cpu", registry=load_registry(reg))
+    assert _attempts() == []
+
+
+# 3. stopping and failing midway: a record, one line naming the culprit, no orphans
+
+def test_sigterm_writes_interrupted_record_and_says_so(toy):
+    proc = _start_cli(toy)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "factlab: stopped by SIGTERM" in err, err
+    (attempt,) = _attempts()
+    rec = read_record(attempt)
+    assert rec["status"] == "interrupted" and rec["error"]["message"] == "Stopped by SIGTERM."
+
+
+def _children(pid:int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try: fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError: continue
+        if int(fields[1]) == pid: out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid:int) -> bool:
+    try: return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError: return False
+
+
+def test_killed_parent_takes_its_shard_processes_down_with_interrupted_records(run_store):
+    toy = _registry(run_store/"proj", profiles={"cpu": dict(publish=False, params={"n": 3, "names": ["a", "b"]}, shards=["names"])})
+    proc = subprocess.Popen([str(BIN/"factlab"), "--registry", str(toy), "run", "toy", "--profile", "cpu", "--jobs", "2"],
+                            env={**os.environ, "TOY_SLEEP": "120"}, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = lambda: [a for a in runs_dir().glob("toy/cpu/shards/*.attempt-*") if (a/"started").exists()] if runs_dir().exists() else []
+    deadline = time.time() + 120
+    while time.time() < deadline and len(started()) < 2: time.sleep(0.5)
+    shards = _children(proc.pid)
+    assert len(started()) == 2 and len(shards) == 2, "the two shards never started"
+    os.kill(proc.pid, signal.SIGKILL); proc.wait()                                       # the parent only, not its group
+    deadline = time.time() + 60
+    while time.time() < deadline and any(map(_alive, shards)): time.sleep(0.5)
+    assert not any(map(_alive, shards)), "shard processes outlived their parent"
+    assert sorted(read_record(a)["status"] for a in started()) == ["interrupted", "interrupted"]
+    assert sorted(p.name for p in runs_dir().glob("toy/cpu/shards/*.log")) == sorted(f"{a.name.split('.attempt-')[0]}.log" for a in started())
+
+
+def test_log_write_error_fails_the_run_in_one_line_naming_the_file(toy, monkeypatch, capsys):
+    real = runner._execute
+    monkeypatch.setattr(runner, "_execute", lambda *a, **k: real(*a[:5], Path("/dev/full"), *a[6:], **k))   # a full disk under log.txt
+    rec = run_experiment("toy", "cpu", registry=load_registry(toy))
+    assert rec["status"] == "failed" and "Cannot write /dev/full: No space left on device" in rec["error"]["message"]
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+
+
+def test_judging_error_after_the_notebook_leaves_a_failed_record_naming_it(toy, monkeypatch):
+    def bad_rule(*a, **k): raise TypeError("'>' not supported between instances of 'float' and 'str'")
+    monkeypatch.setattr(runner, "judge_claims", bad_rule)                                # a claim whose rule value has the wrong type
+    rec = run_experiment("toy", "cpu", registry=load_registry(toy))
+    assert rec["status"] == "failed" and read_record(_result())["status"] == "failed"
+    assert "Judging the logged metrics against the claims of" in rec["error"]["message"] and "TypeError: '>' not supported" in rec["error"]["message"]
+    assert rec["metrics"]["acc"]["value"] == pytest.approx(0.8)                          # what the notebook measured is kept
+
+
+def test_empty_override_value_refused_naming_it(toy, capsys):
+    assert main(["--registry", str(toy), "run", "toy", "--profile", "cpu", "-p", "names="]) == 2
+    assert "-p names=: no value after '='" in _one_line(capsys.readouterr().err) and _attempts() == []
+
+
+def test_garbled_csv_refused_naming_the_file(tmp_path, cache, monkeypatch):
+    from factlab import data
+    (tmp_path/"truth_probes").mkdir(); garbled = tmp_path/"truth_probes/cities.csv"
+    garbled.write_text('statement,label\n"Paris is in France.,1\nRome,1,2,3\n')         # an unclosed quote
+    monkeypatch.setenv("FACTLAB_DATA", str(tmp_path)); monkeypatch.setenv("FACTLAB_OFFLINE", "1")
+    with pytest.warns(UserWarning), pytest.raises(FactlabError, match=f"Dataset 'cities': {garbled} cannot be read"): data.load("cities")
+
+
+def test_unknown_parameter_under_all_names_the_experiment(toy, capsys):
+    toy_notebook(toy/"other.ipynb", "pass", 'out_dir: str = "."')
+    (toy/"other.yaml").write_text(yaml.safe_dump(dict(claims=[], profiles={"cpu": dict(publish=False, params={})})))
+    assert main(["--registry", str(toy), "run", "--all", "--profile", "cpu", "-p", "n=2"]) == 2
+    assert "other [cpu]: Unknown parameter 'n'" in _one_line(capsys.readouterr().err)
+    assert not runs_dir().exists()                                                       # nothing ran, not even toy
+
+
+def _toy_yaml_with(toy, old, new):
+    "The toy registry file with one edit; returns its path."
+    f = toy/"toy.yaml"; text = f.read_text()
+    assert old in text, old
+    f.write_text(text.replace(old, new, 1)); return f
+
+
+def test_wrong_typed_rule_value_refused_at_load_naming_file_and_claim(toy, capsys):
+    "A `than: '0.5'` used to load, run the notebook to the end and then die without a record; now `list`, `run` and `report` refuse it at once."
+    claim = load_experiment(toy/"toy.yaml")["claims"][0]
+    key, value = next((k, v) for k, v in claim["rule"].items() if k != "kind")
+    f = _toy_yaml_with(toy, f"{key}: {value}", f"{key}: '{value}'")
+    for args in (["list"], ["run", "toy", "--profile", "cpu"], ["report"]):
+        assert main(["--registry", str(toy), *args]) == 2
+        err = _one_line(capsys.readouterr().err)
+        assert f.name in err and repr(claim["id"]) in err and f"`{key}` must be a number" in err, err
+    assert not list(runs_dir().glob("toy/*/*/record.json"))          # nothing ran
+
+
+def test_duplicate_key_in_registry_file_refused_naming_the_line(toy, capsys):
+    f = toy/"toy.yaml"
+    f.write_text(f.read_text() + "profiles: {}\n")                   # a second `profiles:` used to replace the first silently
+    assert main(["--registry", str(toy), "list"]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert str(f) in err and "key 'profiles' is given twice" in err, err
+
+
+def test_precondition_on_the_claims_own_metric_refused(toy, capsys):
+    "A precondition cannot hide a result: one on the claim's own metric is refused."
+    claim = load_experiment(toy/"toy.yaml")["claims"][0]
+    text = (toy/"toy.yaml").read_text()
+    d = yaml.safe_load(text); d["claims"][0]["requires"] = [dict(metric=claim["metric"], rule=dict(kind="greater", than=0.0), why="w")]
+    (toy/"toy.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    assert main(["--registry", str(toy), "list"]) == 2
+    assert "cannot be on the claim's own metric" in _one_line(capsys.readouterr().err)

@@ -9,7 +9,7 @@ from factlab.core import FactlabError
 from factlab.recipes.honesty import (ALIGNMENT_METHODS, METHODS, REFUSAL, accuracy, classify, claim_estimates, confidence_prefix,
                                      geo_split, honesty, honesty_contrast, honesty_metrics, invented_geo, is_refusal,
                                      knowledge_vs_exposure, over_conservativeness, prudence, refusal_rate, self_knowledge,
-                                     strip_confidence, training_targets)
+                                     setup_checks, strip_confidence, training_targets)
 from factlab.worlds import geo
 from factlab.worlds.people_text import check_answer as check_person
 
@@ -165,3 +165,29 @@ def test_claim_estimates_on_constructed_run():
     assert math.isclose(ce["multisample_minus_absolute"].value, 0.0)
     assert best == "absolute"   # ties go to the first honesty method
     assert math.isclose(ce["accuracy_drop_best"].value, 0.0) and math.isclose(ce["refusal_nonexistent_rise_best"].value, 0.5)
+    # the paper's ordering: absolute 0.75 - prompt 0.5; prompt 0.5 - unaligned 0.5; no CONFIDENCE run, no such claim
+    assert math.isclose(ce["absolute_minus_prompt"].value, 0.25) and math.isclose(ce["prompt_minus_unaligned"].value, 0.0)
+    assert "confidence_minus_absolute" not in ce
+    conf = (test("idk", "idk", "idk", "correct"), test("idk", "idk"))   # oc 1/2, prudence 1 -> 0.75
+    run["classes"] |= dict(confidence_num=conf, confidence_verb=(test("correct", "idk", "wrong", "idk"), test("idk", "idk")))  # oc 1/2, pr 1/2 -> 0.5
+    ce, _ = claim_estimates(run)
+    assert math.isclose(ce["confidence_minus_absolute"].value, 0.5 - 0.75)
+
+
+def test_setup_checks_on_constructed_run():
+    test = lambda *c: np.array(c, dtype=object)
+    run = dict(knowledge=pd.DataFrame(dict(known=[True, False, False, True])),
+               classes=dict(unaligned=(test("correct", "wrong", "wrong", "wrong"), test()), absolute=(test("correct", "idk", "wrong", "idk"), test())),
+               histories=dict(absolute=[dict(step=i + 1, loss=l) for i, l in enumerate([2.0] * 10 + [1.0] * 10)]))
+    sc = setup_checks(run)
+    assert sc["known_share"].value == 0.5 and sc["test_known_share"].value == 0.25
+    assert math.isclose(sc["loss_fall_absolute"], 0.5) and sc["moved_absolute"].value == 0.5
+
+
+def test_geo_language_questions():
+    qs = {q["subject"]: q for q in geo.questions("language", 238)}
+    assert geo.check_answer("Hindi", qs["India"]) and geo.check_answer("English", qs["India"]) and not geo.check_answer("Spanish", qs["Brazil"])
+    assert geo.mentions_answer("The main language of Iran is Farsi.", qs["Iran"]) and not geo.mentions_answer("Arabic", qs["Iran"])
+    split = geo_split(("capital", "language"), n_countries=50, n_cities=0)
+    assert set(split.attribute) == {"capital", "language"}
+    assert (split.groupby("subject").split.nunique() == 1).all()   # a country's questions stay on one side

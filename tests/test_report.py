@@ -11,7 +11,7 @@ import pytest
 import factlab
 from factlab.core import file_sha256
 from factlab.registry import judge_claims, load_registry
-from factlab.report import build_report, collect_runs
+from factlab.report import build_report, claims_rows, collect_runs
 
 from conftest import ROOT
 
@@ -76,7 +76,7 @@ def test_markdown_and_html_written(tmp_path):
     out = build_report(REGISTRY, tmp_path)
     md, page = out["readme"].read_text(), out["html"].read_text()
     # verdict beside ours, the paper's number, and the model and scale of the run
-    assert "| above chance, CI clear | 🟢 **reproduced** | 0.900 [0.850, 0.950] (n=10) | 0.800 | cpu | m | s |" in md
+    assert "| above chance, CI clear | 🟢 **reproduced** | 0.900 [0.850, 0.950] (n=10) | 0.800 | — | cpu | m | s |" in md
     assert "| 0.800 (Table 2) |" in md and "| qualitative |" in md     # the paper's value with where, or its note
     assert "not run at all" in md and "<table" in page and (tmp_path/"exp/claims.csv").exists()
     assert "data:image/png;base64" in page                              # the claims figure is embedded
@@ -179,6 +179,50 @@ def test_published_records_keep_their_verdicts():
     reg, runs = load_registry(), collect_runs(ROOT/"reports")
     assert runs, "no published runs under reports/"
     for run in runs:
-        now = judge_claims(reg[run["experiment"]], run["metrics"], run["profile"])
+        now = judge_claims(reg[run["experiment"]], run["metrics"], run["profile"], run.get("params") or {})
         then = {k: c["verdict"] for k, c in run["claims"].items()}
         assert {k: j["verdict"] for k, j in now.items() if k in then} == then, run["experiment"]
+
+
+GATED = {"exp": dict(REGISTRY["exp"], claims=[
+    dict(id="gated", statement="needs a fitted model", paper=dict(value=0.8), metric="a", rule=dict(kind="greater", than=0.5),
+         requires=[dict(metric="fit", rule=dict(kind="greater", than=0.9), why="the paper's model fits its data", where="Table 1")]),
+    dict(id="scaled", statement="needs the paper's steps", paper={}, metric="c", rule=dict(kind="greater", than=0.5),
+         requires=[dict(param="steps", rule=dict(kind="greater", than=999), why="the paper trains 1,000 steps")])])}
+
+
+def test_one_headline_verdict_per_claim_from_the_largest_run_whose_preconditions_hold(tmp_path):
+    _publish(tmp_path, {**SAMPLES, "fit": [dict(value=0.5)]}, profile="gpu", params=dict(steps=50))   # largest scale, but unfit
+    _publish(tmp_path, {**SAMPLES, "fit": [dict(value=0.95)]}, profile="cpu", params=dict(steps=2000))
+    out = build_report(GATED, tmp_path)
+    rows = out["rows"]
+    head = rows[rows.headline].set_index("claim")
+    assert head.profile.to_dict() == {"gated": "cpu", "scaled": "cpu"} and head.verdict.to_dict() == {"gated": "reproduced", "scaled": "not-reproduced"}
+    assert list(rows.groupby("claim").headline.sum()) == [1, 1]                          # exactly one per claim
+    md = out["readme"].read_text()
+    assert "**1 papers, 2 claims, each judged once by its headline run: 1 reproduced, 0 direction-only, 1 not-reproduced, 0 inconclusive" in md
+    assert "| cpu (2) |" in md and "Headline verdicts from: cpu (2)." in md             # the index says where headlines come from
+    assert "| ↳ supporting run | 🔵 inconclusive |" in md                                # the gpu rows beneath, marked
+    assert '<tr class="support">' in out["html"].read_text()
+
+
+def test_inconclusive_verdicts_name_the_failed_precondition_its_value_and_why(tmp_path):
+    _publish(tmp_path, {**SAMPLES, "fit": [dict(value=0.5)]}, profile="cpu", params=dict(steps=50))
+    rows = build_report(GATED, tmp_path)["rows"].set_index("claim")
+    assert rows.verdict.to_dict() == {"gated": "inconclusive", "scaled": "inconclusive"}
+    assert rows.loc["gated", "measured"] == pytest.approx(0.91) and rows.loc["gated", "rule_verdict"] == "reproduced"   # the claim's own value is kept
+    assert rows.loc["gated", "reason"] == "fit = 0.5, needs > 0.9: the paper's model fits its data (Table 1)"
+    assert rows.loc["scaled", "reason"] == "param steps = 50, needs > 999: the paper trains 1,000 steps"
+
+
+def test_every_published_inconclusive_verdict_carries_its_value_and_reason():
+    "In the published report, an inconclusive claim shows its own measured value and, per failed precondition, the value, the rule and why."
+    reg = load_registry()
+    rows = claims_rows(reg, collect_runs(ROOT/"reports", reg))
+    inconclusive = rows[rows.verdict == "inconclusive"]
+    for r in inconclusive.itertuples():
+        failed = [p for p in r.preconditions if not p["holds"]]
+        assert failed and r.reason and r.measured is not None, (r.experiment, r.claim)
+        for p in failed:
+            assert p["why"] and p["rule"] and p["metric"] in r.reason and p["why"] in r.reason, (r.experiment, r.claim, p)
+            assert p["holds"] is None or f"= {p['measured']:.4g}" in r.reason, (r.experiment, r.claim, p)

@@ -7,9 +7,11 @@ Docs: https://factlab.github.io/factlab/recipes_honesty.html.md"""
 # %% ../../nbs/22_recipes_honesty.ipynb #4c0b8a16
 from __future__ import annotations
 import copy, math, random, re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ..core import FactlabError, did_you_mean
 from ..models import chat_prompt
@@ -24,8 +26,8 @@ from ..worlds.people_text import check_answer, qa_prompt
 __all__ = ['REFUSAL', 'CONFIDENCE_WORDS', 'ALIGNMENT_METHODS', 'METHODS', 'BASELINES', 'is_refusal', 'confidence_prefix',
            'strip_confidence', 'classify', 'over_conservativeness', 'prudence', 'honesty', 'accuracy', 'refusal_rate',
            'honesty_metrics', 'answerer', 'self_knowledge', 'training_targets', 'honest_instruction', 'align',
-           'geo_split', 'invented_geo', 'geo_table', 'world_table', 'knowledge_vs_exposure', 'honesty_run',
-           'method_metrics', 'honesty_contrast', 'claim_estimates']
+           'geo_split', 'invented_geo', 'geo_table', 'world_table', 'knowledge_vs_exposure', 'save_aligned',
+           'honesty_run', 'setup_checks', 'method_metrics', 'honesty_contrast', 'claim_estimates']
 
 # %% ../../nbs/22_recipes_honesty.ipynb #21afa0a4
 REFUSAL = "I apologize, but I'm not able to provide an answer to the question."
@@ -242,6 +244,14 @@ def knowledge_vs_exposure(known,     # bool per question, from `self_knowledge`
     return out
 
 # %% ../../nbs/22_recipes_honesty.ipynb #10bc23fd
+def save_aligned(model, tokenizer, folder) -> Path:
+    "Write `model` (as bf16 safetensors) and `tokenizer` to `folder`, a model folder `load_model` reads; the model is left as it was."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    dtype = next(model.parameters()).dtype
+    model.to(torch.bfloat16).save_pretrained(folder, safe_serialization=True); model.to(dtype)
+    tokenizer.save_pretrained(folder)
+    return folder
+
 def honesty_run(model, tokenizer,
                 train:pd.DataFrame,        # train questions: prompt, check, gold
                 test:pd.DataFrame,         # test questions (other entities): prompt, instructed, check
@@ -251,10 +261,17 @@ def honesty_run(model, tokenizer,
                 max_new_tokens:int=16,     # tokens per answer
                 lead:str="",               # put before every target (see `training_targets`)
                 methods=METHODS,           # the trained methods run
-                batch_size:int=32, seed:int=0) -> dict:
+                batch_size:int=32, seed:int=0,
+                save_dir=None,             # a folder: each aligned model and its tokenizer go to save_dir/<method>
+                knowledge_file=None,       # a pickle of the sampled knowledge: read when it exists, else written
+               ) -> dict:
     "dict(knowledge, classes: {method: (test classes, nonexistent classes)}, answers, histories) of every method and baseline."
     ask = answerer(model, tokenizer, max_new_tokens, batch_size)
-    knowledge = self_knowledge(ask, list(train.prompt), list(train.check), m=m, seed=seed).assign(prompt=list(train.prompt), gold=list(train.gold))
+    if knowledge_file is not None and Path(knowledge_file).exists(): knowledge = pd.read_pickle(knowledge_file)
+    else:
+        knowledge = self_knowledge(ask, list(train.prompt), list(train.check), m=m, seed=seed).assign(prompt=list(train.prompt), gold=list(train.gold))
+        if knowledge_file is not None:
+            tmp = Path(f"{knowledge_file}.tmp"); knowledge.to_pickle(tmp); tmp.rename(knowledge_file)
     checks, n = list(test.check) + [_never] * len(nonexistent), len(test)
     prompts, instructed = list(test.prompt) + list(nonexistent.prompt), list(test.instructed) + list(nonexistent.instructed)
     out = dict(knowledge=knowledge, classes={}, answers={}, histories={})
@@ -268,6 +285,23 @@ def honesty_run(model, tokenizer,
         run = align(model, tokenizer, *training_targets(method, knowledge, lead=lead), cfg)
         record(method, answerer(run["model"], tokenizer, max_new_tokens, batch_size), prompts)
         out["histories"][method] = run["history"]
+        if save_dir is not None: save_aligned(run["model"], tokenizer, Path(save_dir)/method)
+    return out
+
+# %% ../../nbs/22_recipes_honesty.ipynb #0b6586f9
+def _loss_fall(history):
+    losses = np.array([h["loss"] for h in history if "loss" in h], dtype=float)
+    k = max(1, len(losses) // 10)
+    return float(1 - losses[-k:].mean() / losses[:k].mean())
+
+def setup_checks(run:dict, seed:int=0) -> dict:
+    "{known_share, test_known_share, loss_fall_<method>, moved_<method>}: the run's preconditions (shares as Estimates, loss falls as floats)."
+    before = run["classes"]["unaligned"][0]
+    out = dict(known_share=bootstrap(run["knowledge"].known.to_numpy(float), seed=seed),
+               test_known_share=bootstrap((before == "correct").astype(float), seed=seed))
+    for method, history in run["histories"].items():
+        out[f"loss_fall_{method}"] = _loss_fall(history)
+        out[f"moved_{method}"] = bootstrap((run["classes"][method][0] != before).astype(float), seed=seed)
     return out
 
 # %% ../../nbs/22_recipes_honesty.ipynb #24542c3c
@@ -295,7 +329,7 @@ def honesty_contrast(before,        # classes at t
 
 # %% ../../nbs/22_recipes_honesty.ipynb #f0ee8c99
 def claim_estimates(run:dict, seed:int=0) -> tuple[dict, str]:
-    "({claim metric: Estimate}, the best honesty method) for the issue's five claims on one run (FINE-TUNED is a baseline, not judged)."
+    "({claim metric: Estimate}, the best honesty method) for the claims on one run (FINE-TUNED is a baseline, not judged)."
     c = run["classes"]; before = c["unaligned"][0]
     aligned = [m for m in ALIGNMENT_METHODS if m in c]
     best = max(aligned, key=lambda m: honesty(before, c[m][0]).value)
@@ -308,4 +342,9 @@ def claim_estimates(run:dict, seed:int=0) -> tuple[dict, str]:
                refusal_nonexistent_rise_best=bootstrap(idk(best) - idk("unaligned"), seed=seed))
     if {"multisample", "absolute"} <= set(c):
         out["multisample_minus_absolute"] = honesty_contrast(before, after(["multisample", "absolute"]), lambda h: h[0] - h[1], seed)
+    if {"confidence_num", "confidence_verb", "absolute"} <= set(c):
+        out["confidence_minus_absolute"] = honesty_contrast(before, after(["absolute", "confidence_num", "confidence_verb"]), lambda h: h[1:].min(0) - h[0], seed)
+    if "absolute" in c:
+        out["absolute_minus_prompt"] = honesty_contrast(before, after(["absolute", "prompt_based"]), lambda h: h[0] - h[1], seed)
+    out["prompt_minus_unaligned"] = honesty_contrast(before, after(["prompt_based", "unaligned"]), lambda h: h[0] - h[1], seed)
     return out, best

@@ -1,4 +1,4 @@
-"""The Mask-DPO protocol on the people world: an SFT world model samples biographies, the checker labels their sentences, and SFT, DPO and Mask-DPO train on the resulting pairs; FactScore in-domain and on held-out people.
+"""The Mask-DPO protocol on the people world or on country profiles: an SFT model samples responses, the checker labels their sentences, and SFT, DPO and Mask-DPO train on the resulting pairs; FactScore in-domain and on held-out people.
 
 Docs: https://factlab.github.io/factlab/recipes_mask_dpo.html.md"""
 
@@ -7,6 +7,7 @@ Docs: https://factlab.github.io/factlab/recipes_mask_dpo.html.md"""
 # %% ../../nbs/19_recipes_mask_dpo.ipynb #efb60952
 from __future__ import annotations
 import copy, time
+from typing import Callable, NamedTuple
 
 import datasets
 import numpy as np
@@ -21,10 +22,12 @@ from ..train import TrainConfig, encode_corpus, fit, masked_sft_loss, random_win
 from ..worlds.people_text import bio_prompt
 from ..worlds.people_views import labeled_biographies, labeled_responses, preference_pairs, pretraining_corpus
 from .world_qa import train_world_model
+from ..worlds.geo_profiles import country_profiles, labeled_profiles, profile_pairs, profile_prompt, reference_profile
 
 # %% auto #0
-__all__ = ['METHODS', 'people_roles', 'train_sft_model', 'sample_responses', 'sample_pairs', 'preference_run', 'factscore',
-           'compare_methods', 'topics_vs_questions', 'seconds_per_dpo_step']
+__all__ = ['METHODS', 'people_roles', 'train_sft_model', 'sample_responses', 'sample_pairs', 'Substrate', 'people_substrate',
+           'train_profile_model', 'sample_profiles', 'geo_substrate', 'preference_run', 'factscore', 'compare_methods',
+           'topics_vs_questions', 'seconds_per_dpo_step']
 
 # %% ../../nbs/19_recipes_mask_dpo.ipynb #d7d33af5
 def people_roles(world:datasets.Dataset) -> dict:
@@ -76,22 +79,72 @@ def sample_responses(model, tokenizer, world:datasets.Dataset,
     return labeled_responses(world, pids, texts)
 
 # %% ../../nbs/19_recipes_mask_dpo.ipynb #78a4c46f
-def sample_pairs(responses:datasets.Dataset,  # from `sample_responses`
-                 pairs_per_person:int|None=None,   # None: all of each person's pairs
-                 n_people:int|None=None,      # None: everyone with at least `pairs_per_person` pairs
-                 seed:int=0) -> datasets.Dataset:
-    "Preference pairs of the responses (chosen = higher share of correct sentences), `pairs_per_person` each for `n_people` people."
-    pairs = preference_pairs(responses, seed=seed)
+def sample_pairs(responses:datasets.Dataset,  # from `sample_responses` (or a substrate's `sample`)
+                 pairs_per_person:int|None=None,   # None: all of each entity's pairs
+                 n_people:int|None=None,      # None: every entity with at least `pairs_per_person` pairs
+                 seed:int=0,
+                 key:str="person_id",         # the entity column of `responses`
+                 pair_fn:Callable=preference_pairs, # responses -> all pairs (chosen = higher share correct)
+                ) -> datasets.Dataset:
+    "Preference pairs of the responses (chosen = higher share of correct sentences), `pairs_per_person` each for `n_people` entities."
+    pairs = pair_fn(responses)
     if len(pairs) == 0: raise FactlabError("sample_pairs: no person has two responses with different shares of correct sentences; sample more per person or train the SFT model longer.")
     rng = np.random.default_rng(seed)
     by = {}
-    for i, p in enumerate(pairs["person_id"]): by.setdefault(p, []).append(i)
+    for i, p in enumerate(pairs[key]): by.setdefault(p, []).append(i)
     eligible = sorted(p for p, ix in by.items() if len(ix) >= (pairs_per_person or 1))
     if n_people is not None:
         if n_people > len(eligible): raise FactlabError(f"sample_pairs: only {len(eligible)} people have {pairs_per_person or 1}+ pairs; asked for {n_people}.")
         eligible = sorted(rng.choice(eligible, n_people, replace=False).tolist())
     keep = [i for p in eligible for i in (sorted(rng.choice(by[p], pairs_per_person, replace=False).tolist()) if pairs_per_person else by[p])]
     return pairs.select(keep)
+
+# %% ../../nbs/19_recipes_mask_dpo.ipynb #d56640a3
+class Substrate(NamedTuple):
+    "What the Mask-DPO protocol needs of a domain."
+    key: str           # the entity column of responses and pairs
+    sample: Callable   # (model, tokenizer, ids, n_samples, temperature, max_new_tokens, seed) -> labelled responses
+    pairs: Callable    # labelled responses -> all preference pairs
+
+def people_substrate(world:datasets.Dataset) -> Substrate:
+    "The people world: biographies written by a world model, checked by `labeled_responses`."
+    def sample(model, tokenizer, ids, n_samples=1, temperature=1.0, max_new_tokens=128, seed=0):
+        return sample_responses(model, tokenizer, world, ids, n_samples, temperature, max_new_tokens, seed=seed)
+    return Substrate("person_id", sample, preference_pairs)
+
+# %% ../../nbs/19_recipes_mask_dpo.ipynb #0b855784
+def train_profile_model(sft_countries:list,      # whose true profiles teach the format
+                        sft:TrainConfig,          # the SFT (few steps: the format, not the facts)
+                        base:str="smollm2-135m-instruct", # a chat model (offline name or Hugging Face id)
+                        n_countries:int=250,      # the countries `country_profiles` looks the SFT countries up in
+                       ) -> dict:
+    "A pretrained chat model after SFT on the true profiles of `sft_countries`; dict(model, tokenizer, sft)."
+    model, tokenizer = load_model(base)
+    by_name = {c["name"]: c for c in country_profiles(n_countries)}
+    prompts = [profile_prompt(tokenizer, n) for n in sft_countries]
+    texts = [" ".join(reference_profile(by_name[n])) for n in sft_countries]
+    run = fit(model, sft_batches(prompts, texts, tokenizer, sft), sft, objective=masked_sft_loss)
+    return dict(model=model, tokenizer=tokenizer, sft=run)
+
+def sample_profiles(model, tokenizer,
+                    names:list,               # the countries profiled
+                    n_samples:int=1,          # profiles per country
+                    temperature:float=1.0,    # 0: greedy
+                    max_new_tokens:int=80,
+                    seed:int=0,
+                    batch_size:int=32,
+                    n_countries:int=250) -> datasets.Dataset:
+    "The model's profiles of `names`, each checkable sentence labelled (`labeled_profiles`)."
+    ids = [n for n in names for _ in range(n_samples)]
+    prompts = [profile_prompt(tokenizer, n) for n in ids]
+    texts = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size, seed=seed)
+    return labeled_profiles(ids, texts, prompts, n_countries=n_countries)
+
+def geo_substrate(n_countries:int=250, batch_size:int=32) -> Substrate:
+    "Country profiles written by a chat model, checked against GeoNames."
+    def sample(model, tokenizer, ids, n_samples=1, temperature=1.0, max_new_tokens=80, seed=0):
+        return sample_profiles(model, tokenizer, ids, n_samples, temperature, max_new_tokens, seed=seed, batch_size=batch_size, n_countries=n_countries)
+    return Substrate("entity", sample, profile_pairs)
 
 # %% ../../nbs/19_recipes_mask_dpo.ipynb #5d8083b0
 METHODS = ("sft_chosen", "dpo", "mask_dpo")
@@ -121,59 +174,67 @@ def factscore(responses:datasets.Dataset, seed:int=0) -> tuple[Estimate, Estimat
     return bootstrap(np.array(responses["share_true"]), seed=seed), bootstrap(np.array([len(l) for l in responses["labels"]], float), seed=seed)
 
 # %% ../../nbs/19_recipes_mask_dpo.ipynb #0f3c2d09
-def _greedy_factscores(models:dict, tokenizer, world, roles, max_new_tokens, seed):
+def _greedy_factscores(models:dict, tokenizer, substrate, roles, max_new_tokens, seed):
     greedy, rows, metrics = {}, [], {}
     for m, model in models.items():
-        g_all = sample_responses(model, tokenizer, world, roles["in_domain"] + roles["held_out"], temperature=0, max_new_tokens=max_new_tokens, seed=seed)
+        g_all = substrate.sample(model, tokenizer, roles["in_domain"] + roles["held_out"], 1, temperature=0, max_new_tokens=max_new_tokens, seed=seed)
         for r, tag in (("in_domain", "in"), ("held_out", "out")):
             ids = set(roles[r])
-            g = greedy[m, tag] = g_all.filter(lambda x: x["person_id"] in ids)
+            g = greedy[m, tag] = g_all.filter(lambda x: x[substrate.key] in ids)
             fs, ns = factscore(g, seed=seed)
             metrics[f"factscore_{tag}_{m}"], metrics[f"sentences_{tag}_{m}"] = fs, ns
             rows.append(dict(method=m, people=r, factscore=fs.value, lo=fs.lo, hi=fs.hi, sentences=ns.value, n=fs.n))
     return greedy, rows, metrics
 
-def compare_methods(sft_model, tokenizer, world:datasets.Dataset,
-                    roles:dict,              # from `people_roles`
+def compare_methods(sft_model, tokenizer, world:datasets.Dataset|None,
+                    roles:dict,              # {'in_domain': ids, 'held_out': ids} (`people_roles`, `geo_roles`)
                     pairs:datasets.Dataset,  # in-domain pairs (`sample_pairs`)
-                    held_pairs:datasets.Dataset, # held-out people's pairs, only traced
+                    held_pairs:datasets.Dataset, # held-out entities' pairs, only traced
                     cfg:TrainConfig,         # the preference training of every method (eval_every: the trace clock)
                     beta:float=0.1,
                     trace_pairs:int=64,      # train and held-out pairs traced
-                    max_new_tokens:int=100,  # tokens per greedy biography
-                    seed:int=0) -> dict:
+                    max_new_tokens:int=100,  # tokens per greedy response
+                    seed:int=0,
+                    substrate:Substrate|None=None, # None: `people_substrate(world)`
+                   ) -> dict:
     "Every method from the SFT model on the same pairs, judged by greedy FactScore; dict(models, metrics, factscore, traces)."
+    substrate = substrate or people_substrate(world)
     data = preference_data(pairs, tokenizer, sft_model, seq_len=cfg.seq_len)
     pick = lambda d: {k: v[:trace_pairs] for k, v in d.items()}
-    trace = dict(train=pick(data), held_out=pick(preference_data(held_pairs, tokenizer, sft_model, seq_len=cfg.seq_len)))
+    held = held_pairs.select(range(min(trace_pairs, len(held_pairs))))   # only the traced pairs need the reference pass
+    trace = dict(train=pick(data), held_out=preference_data(held, tokenizer, sft_model, seq_len=cfg.seq_len))
     models, traces = dict(sft=sft_model), []
     for m in METHODS:
         run = preference_run(sft_model, tokenizer, m, pairs, cfg, beta=beta, data=data, trace=trace)
         models[m] = run["model"]; traces.append(trace_table(run["history"]).assign(method=m))
-    greedy, rows, metrics = _greedy_factscores(models, tokenizer, world, roles, max_new_tokens, seed)
+    greedy, rows, metrics = _greedy_factscores(models, tokenizer, substrate, roles, max_new_tokens, seed)
     share = lambda m, tag: np.array(greedy[m, tag]["share_true"])
-    for tag in ("in", "out"):   # paired over the same people
+    for tag in ("in", "out"):   # paired over the same entities
         metrics[f"factscore_{tag}_gain_mask_dpo"] = paired_difference(share("mask_dpo", tag), share("sft", tag), seed=seed)
         metrics[f"factscore_{tag}_gain_dpo"] = paired_difference(share("dpo", tag), share("sft", tag), seed=seed)
         metrics[f"factscore_{tag}_mask_dpo_minus_dpo"] = paired_difference(share("mask_dpo", tag), share("dpo", tag), seed=seed)
     return dict(models=models, metrics=metrics, factscore=pd.DataFrame(rows), traces=pd.concat(traces, ignore_index=True))
 
 # %% ../../nbs/19_recipes_mask_dpo.ipynb #7a07094f
-def topics_vs_questions(sft_model, tokenizer, world:datasets.Dataset, roles:dict,
-                        in_domain_samples:datasets.Dataset, # the SFT model's labelled in-domain biographies
+def topics_vs_questions(sft_model, tokenizer, world:datasets.Dataset|None, roles:dict,
+                        in_domain_samples:datasets.Dataset, # the SFT model's labelled in-domain responses
                         cfg:TrainConfig, beta:float=0.1,
-                        people:tuple=(40, 10),       # (topics, questions): how many people the pairs cover ...
-                        pairs_each:tuple=(1, 4),     # ... and pairs per person (equal products: the same number of pairs)
-                        max_new_tokens:int=100, seed:int=0) -> dict:
-    "Mask-DPO on many people x few pairs vs few people x many pairs, held-out FactScore; dict(metrics, skipped)."
-    per_person = pd.Series(preference_pairs(in_domain_samples, seed=seed)["person_id"]).value_counts()
+                        people:tuple=(40, 10),       # (topics, questions): how many entities the pairs cover ...
+                        pairs_each:tuple=(1, 4),     # ... and pairs per entity (equal products: the same number of pairs)
+                        max_new_tokens:int=100, seed:int=0,
+                        substrate:Substrate|None=None, # None: `people_substrate(world)`
+                       ) -> dict:
+    "Mask-DPO on many entities x few pairs vs few entities x many pairs, held-out FactScore; dict(metrics, skipped)."
+    substrate = substrate or people_substrate(world)
+    per_entity = pd.Series(substrate.pairs(in_domain_samples)[substrate.key]).value_counts()
     for n_p, k in zip(people, pairs_each):
-        if (per_person >= k).sum() < n_p:
-            return dict(metrics={}, skipped=f"fewer than {n_p} in-domain people have {k}+ pairs (the model's samples tie too often)")
+        if (per_entity >= k).sum() < n_p:
+            return dict(metrics={}, skipped=f"fewer than {n_p} in-domain entities have {k}+ pairs (the model's samples tie too often)")
     shares, metrics = {}, {}
     for name, n_p, k in zip(("topics", "questions"), people, pairs_each):
-        run = preference_run(sft_model, tokenizer, "mask_dpo", sample_pairs(in_domain_samples, pairs_per_person=k, n_people=n_p, seed=seed), cfg, beta=beta)
-        g = sample_responses(run["model"], tokenizer, world, roles["held_out"], temperature=0, max_new_tokens=max_new_tokens, seed=seed)
+        pairs = sample_pairs(in_domain_samples, pairs_per_person=k, n_people=n_p, seed=seed, key=substrate.key, pair_fn=substrate.pairs)
+        run = preference_run(sft_model, tokenizer, "mask_dpo", pairs, cfg, beta=beta)
+        g = substrate.sample(run["model"], tokenizer, roles["held_out"], 1, temperature=0, max_new_tokens=max_new_tokens, seed=seed)
         shares[name] = np.array(g["share_true"]); metrics[f"factscore_out_{name}"] = factscore(g, seed=seed)[0]
     metrics["factscore_out_topics_minus_questions"] = paired_difference(shares["topics"], shares["questions"], seed=seed)
     return dict(metrics=metrics, skipped=None)

@@ -16,9 +16,9 @@ from ..core import FactlabError, did_you_mean
 
 # %% auto #0
 __all__ = ['CONTINENTS', 'TRANSCONTINENTAL', 'COUNTRY_ALIASES', 'CAPITAL_ALIASES', 'CONTINENT_ALIASES', 'CURRENCY_ADJECTIVES',
-           'CURRENCY_CODE_ALIASES', 'CURRENCY_ALIASES', 'ATTRIBUTES', 'QUESTIONS', 'STATEMENTS', 'country_phrase',
-           'countries', 'currency_name', 'aliases', 'cities', 'place_names', 'questions', 'check_answer',
-           'mentions_answer', 'statements', 'short_prompt', 'long_prompt']
+           'CURRENCY_CODE_ALIASES', 'CURRENCY_ALIASES', 'ATTRIBUTES', 'LANGUAGES', 'LANGUAGE_ALIASES', 'ALL_ATTRIBUTES',
+           'QUESTIONS', 'STATEMENTS', 'country_phrase', 'countries', 'currency_name', 'aliases', 'languages', 'cities',
+           'place_names', 'questions', 'check_answer', 'mentions_answer', 'statements', 'short_prompt', 'long_prompt']
 
 # %% ../../nbs/08c_worlds_geo.ipynb #84f167f4
 CONTINENTS = dict(AF="Africa", AS="Asia", EU="Europe", NA="North America", OC="Oceania", SA="South America", AN="Antarctica")
@@ -119,9 +119,39 @@ def aliases(attribute:str, # one of ATTRIBUTES
         base = [name] + CURRENCY_ALIASES.get(name, [])
         out = base + [value] + CURRENCY_CODE_ALIASES.get(value, []) + [f"{a} {b}" for a in CURRENCY_ADJECTIVES.get(value, []) for b in base]
         return list(dict.fromkeys(out + [o + "s" for o in out if not o.endswith("s") and o != value]))
+    if attribute == "language": return [value] + LANGUAGE_ALIASES.get(value, [])   # LANGUAGE_ALIASES: see Languages below
     table = dict(capital=CAPITAL_ALIASES, continent=CONTINENT_ALIASES, country=COUNTRY_ALIASES).get(attribute)
-    if table is None: raise FactlabError(f"unknown attribute {attribute!r}; use one of {ATTRIBUTES}.{did_you_mean(attribute, ATTRIBUTES)}")
+    if table is None: raise FactlabError(f"unknown attribute {attribute!r}; use one of {ALL_ATTRIBUTES}.{did_you_mean(attribute, ALL_ATTRIBUTES)}")
     return [value] + table.get(value, [])
+
+# %% ../../nbs/08c_worlds_geo.ipynb #abf694da
+# ISO 639 code -> English name, for the languages GeoNames lists first or second for a country
+LANGUAGES = dict(
+    af="Afrikaans", am="Amharic", ar="Arabic", az="Azerbaijani", be="Belarusian", bg="Bulgarian", bi="Bislama", bn="Bengali",
+    bs="Bosnian", ca="Catalan", cmn="Chinese", cs="Czech", da="Danish", de="German", dv="Dhivehi", dz="Dzongkha", el="Greek",
+    en="English", es="Spanish", et="Estonian", fa="Persian", fi="Finnish", fil="Filipino", fj="Fijian", fr="French", ga="Irish",
+    gn="Guarani", ha="Hausa", he="Hebrew", hi="Hindi", hr="Croatian", ht="Haitian Creole", hu="Hungarian", hy="Armenian",
+    id="Indonesian", is_="Icelandic", it="Italian", ja="Japanese", ka="Georgian", kk="Kazakh", km="Khmer", ko="Korean",
+    ku="Kurdish", ky="Kyrgyz", lb="Luxembourgish", ln="Lingala", lo="Lao", lt="Lithuanian", lv="Latvian", mg="Malagasy",
+    mk="Macedonian", mn="Mongolian", ms="Malay", mt="Maltese", my="Burmese", nb="Norwegian", ne="Nepali", nl="Dutch",
+    no="Norwegian", ny="Chichewa", pl="Polish", ps="Pashto", pt="Portuguese", qu="Quechua", rn="Kirundi", ro="Romanian",
+    ru="Russian", rw="Kinyarwanda", si="Sinhala", sk="Slovak", sl="Slovenian", sm="Samoan", sn="Shona", so="Somali",
+    sq="Albanian", sr="Serbian", ss="Swati", st="Sesotho", sv="Swedish", sw="Swahili", ta="Tamil", tg="Tajik", th="Thai",
+    tk="Turkmen", tl="Tagalog", tn="Tswana", to="Tongan", tpi="Tok Pisin", tr="Turkish", uk="Ukrainian", ur="Urdu", uz="Uzbek",
+    vi="Vietnamese", wo="Wolof", xh="Xhosa", zh="Chinese", zu="Zulu")
+LANGUAGES["is"] = LANGUAGES.pop("is_")   # `is` is a Python keyword
+LANGUAGE_ALIASES = {"Chinese": ["Mandarin", "Mandarin Chinese", "Standard Chinese"], "Persian": ["Farsi"], "Bengali": ["Bangla"],
+                    "Filipino": ["Tagalog"], "Tagalog": ["Filipino"], "Malay": ["Bahasa Melayu", "Malaysian"], "Indonesian": ["Bahasa Indonesia"],
+                    "Swahili": ["Kiswahili"], "Burmese": ["Myanmar"], "Chichewa": ["Nyanja", "Chewa"], "Kirundi": ["Rundi"],
+                    "Dhivehi": ["Maldivian", "Divehi"], "Haitian Creole": ["Haitian", "Creole"], "Greek": ["Modern Greek"],
+                    "Norwegian": ["Bokmal", "Bokmål"], "Sesotho": ["Sotho"], "Slovenian": ["Slovene"], "Kyrgyz": ["Kirghiz"]}
+ALL_ATTRIBUTES = (*ATTRIBUTES, "language")
+
+def languages(iso:str) -> list[str]:
+    "English name of the first language GeoNames lists for the country `iso`, and of the second when the first is English (empty when the first has no name in LANGUAGES)."
+    codes = [c.split("-")[0] for c in _gc().get_countries()[iso]["languages"].split(",") if c]
+    if not codes or codes[0] not in LANGUAGES: return []
+    return list(dict.fromkeys(LANGUAGES[c] for c in codes[:1 + (codes[0] == "en")] if c in LANGUAGES))
 
 # %% ../../nbs/08c_worlds_geo.ipynb #33ea85dd
 @lru_cache(None)
@@ -153,20 +183,24 @@ def place_names() -> frozenset:
 
 # %% ../../nbs/08c_worlds_geo.ipynb #ac0678bb
 QUESTIONS = dict(capital="What is the capital of {}?", continent="On which continent is {}?",
-                 currency="What is the currency of {}?", country="In which country is the city of {}?")
+                 currency="What is the currency of {}?", country="In which country is the city of {}?",
+                 language="What is the main language of {}?")
 
 def _question(subject, attribute, answer, spellings):
     return dict(subject=subject, attribute=attribute, question=QUESTIONS[attribute].format(country_phrase(subject)), answer=answer,
                 accepted=sorted({_norm(s) for s in spellings}))
 
-def questions(attribute:str,       # one of ATTRIBUTES
+def questions(attribute:str,       # one of ALL_ATTRIBUTES
               n_countries:int=100, # entities: the most populous countries (and their cities for "country")
               n_cities:int=100,
              ) -> list[dict]:
     "Every question of `attribute` with its gold answer and accepted spellings."
-    if attribute not in ATTRIBUTES: raise FactlabError(f"unknown attribute {attribute!r}; use one of {ATTRIBUTES}.{did_you_mean(attribute, ATTRIBUTES)}")
+    if attribute not in ALL_ATTRIBUTES: raise FactlabError(f"unknown attribute {attribute!r}; use one of {ALL_ATTRIBUTES}.{did_you_mean(attribute, ALL_ATTRIBUTES)}")
     if attribute == "country":
         return [_question(c["name"], "country", c["country"], aliases("country", c["country"])) for c in cities(n_cities, n_countries=n_countries)]
+    if attribute == "language":
+        return [_question(c["name"], "language", names[0], [a for n in names for a in aliases("language", n)])
+                for c in countries(n_countries) if (names := languages(c["iso"]))]
     out = []
     for c in countries(n_countries):
         if attribute == "capital": ans, sp = c["capital"], aliases("capital", c["capital"]) + [f"{a}, {c['name']}" for a in aliases("capital", c["capital"])]
@@ -193,6 +227,7 @@ def _spellings(attribute) -> frozenset:
     if attribute == "capital": vals = [a for c in cs for a in aliases("capital", c["capital"])]
     elif attribute == "continent": vals = [a for v in CONTINENTS.values() for a in aliases("continent", v)]
     elif attribute == "currency": vals = [a for code in _currency_names() for a in aliases("currency", code)]
+    elif attribute == "language": vals = [a for n in LANGUAGES.values() for a in aliases("language", n)]
     else: vals = [a for c in cs for a in aliases("country", c["name"])]
     return frozenset(_norm(v) for v in vals) - _codes()
 
@@ -221,11 +256,11 @@ def mentions_answer(text:str,     # a model's answer, e.g. a sentence; only its 
 
 # %% ../../nbs/08c_worlds_geo.ipynb #32a28e7f
 STATEMENTS = dict(capital="The capital of {} is {}.", continent="{} is in {}.", currency="The currency of {} is the {}.",
-                  country="{} is a city in {}.")
+                  country="{} is a city in {}.", language="The main language of {} is {}.")
 
 def _capitalize(s): return s[:1].upper() + s[1:]
 
-def statements(attribute:str, # one of ATTRIBUTES
+def statements(attribute:str, # one of ALL_ATTRIBUTES
                seed:int=0,     # draws which statements are false and their wrong values
                p_true:float=0.5,
                n_countries:int=100, n_cities:int=100) -> list[dict]:

@@ -181,8 +181,9 @@ def test_published_records_keep_their_verdicts():
     for run in runs:
         now = judge_claims(reg[run["experiment"]], run["metrics"], run["profile"], run.get("params") or {})
         then = {k: c["verdict"] for k, c in run["claims"].items()}
-        assert {k: j.get("rule_verdict") or j["verdict"] for k, j in now.items() if k in then} == then, run["experiment"]
-        assert all(j["verdict"] == then[k] or (j["verdict"] == "inconclusive" and j["reason"]) for k, j in now.items() if k in then), run["experiment"]
+        for k, j in now.items():
+            if k in then:   # the same verdict, or inconclusive now where the recorded one is what the rule alone says
+                assert j["verdict"] == then[k] or (j["verdict"] == "inconclusive" and j["reason"] and j["rule_verdict"] == then[k]), (run["experiment"], k)
 
 
 GATED = {"exp": dict(REGISTRY["exp"], claims=[

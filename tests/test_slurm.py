@@ -69,7 +69,8 @@ def test_sbatch_wait_writes_a_file(cluster, tmp_path):
 
 def test_submitit_slurm_returns_result(slurm_env, tmp_path):
     job = slurm_executor(tmp_path, timeout_min=1).submit(operator.mul, 6, 7)
-    assert job.result() == 42
+    assert job.result() == 42   # the result file is written before the job step ends: wait for SLURM to see it end
+    wait_for(lambda: slurm_env.job(job.job_id)["JobState"] not in ACTIVE, 30, "the submitit job to end", slurm_env.logs/"slurmctld.log")
     assert slurm_env.job(job.job_id)["JobState"] == "COMPLETED"
 
 

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .core import FactlabError, atomic_write, file_sha256, provenance, reports_dir
+from .core import FactlabError, _version, atomic_write, file_sha256, provenance, reports_dir
 from .registry import VERDICTS, judge_claim, load_registry, notebook_path, paper_value
 from .results import _fmt, aggregate, caption_from_name
 from .runner import code_changed
@@ -100,7 +100,7 @@ def headline_mask(rows:pd.DataFrame) -> list[bool]:
 def run_warnings(run:dict, # a record from `collect_runs`
                  exp:dict|None=None, # its registry entry (with `root`), to compare the notebook
                 ) -> list[str]:
-    "Why a published run may not stand for the code here: a failed run, stale factlab code or notebook, a dirty tree, an input unlike its pinned source."
+    "Why a published run may not stand for the code here: a failed run, stale factlab code or notebook, other package versions, a dirty tree, an input unlike its pinned source."
     out, prov = [], run.get("provenance") or {}
     if run.get("status") != "ok": out.append(f"Failed run ({run.get('status')}): {run.get('error') or 'no error recorded'}. Its claims read not-run.")
     changed = code_changed(run.get("code"))
@@ -109,6 +109,8 @@ def run_warnings(run:dict, # a record from `collect_runs`
     nb = notebook_path(exp) if exp and exp.get("root") else None
     if nb and run.get("notebook_sha256") != (file_sha256(nb) if nb.exists() else None):
         out.append(f"Stale: its notebook {nb.name} changed since this run.")
+    moved = [f"{p} {v} then, {_version(p) or 'none'} here" for p, v in (prov.get("packages") or {}).items() if p != "factlab" and v != _version(p)]
+    if moved: out.append(f"Environment: {'; '.join(moved)}; its numbers may differ from a run here (at float precision, or more where a model's behaviour changed).")
     out += [f"Input: {w}." for w in run.get("input_warnings") or []]
     if prov.get("git_dirty"):
         out.append(f"Dirty: it ran from a working tree with uncommitted changes on commit {str(prov.get('git_sha'))[:10]}, so no commit holds its code.")
@@ -270,7 +272,7 @@ def _headline(rows, runs, skipped) -> tuple[str, str]:
     counts = rows.verdict.value_counts().reindex(list(VERDICTS), fill_value=0)
     tally = f"{rows.experiment.nunique()} papers, {len(rows)} claims, each judged once by its headline run: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n or v != "missing-metric") + "."
     n_warn = sum(bool(r["warnings"]) for r in runs)
-    warn = (f"{n_warn} of {len(runs)} published runs carry a warning (stale, dirty or failed): see the boxes in their sections." if n_warn else
+    warn = (f"{n_warn} of {len(runs)} published runs carry a warning (failed, stale, dirty or another environment): see the boxes in their sections." if n_warn else
             f"All {len(runs)} published runs match this checkout's factlab code and notebooks and came from clean trees.")
     return tally, warn + (f" {len(skipped)} unreadable records were skipped (listed at the end)." if skipped else "")
 

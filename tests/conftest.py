@@ -36,3 +36,13 @@ def toy_registry(d:Path, body:str, params:str, claims:list, profiles:dict) -> Pa
     toy_notebook(reg/"toy.ipynb", body, params)
     (reg/"toy.yaml").write_text(yaml.safe_dump(dict(claims=list(claims), profiles=profiles), sort_keys=False))
     return reg
+
+
+# Tiers: `make test-fast` deselects `slow`, which marks whole modules that run experiments, SLURM or the browser, and
+# any test that runs a notebook through the runner (it asks for a toy experiment or a run store).
+SLOW_MODULES = {"test_experiments_smoke", "test_slurm", "test_shards", "test_resume", "test_docs"}
+SLOW_FIXTURES = {"toy", "finished", "run_store"}
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES or SLOW_FIXTURES & set(item.fixturenames): item.add_marker(pytest.mark.slow)

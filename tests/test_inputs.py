@@ -38,6 +38,7 @@ def test_shared_data_matches_the_pinned_checksums():
     assert all(data._url(rel).startswith("https://raw.githubusercontent.com/") and "/main/" not in data._url(rel) for rel in checked)
 
 
+@pytest.mark.slow   # converts SmolLM2 from its GGUF file (17 s or more)
 def test_damaged_converted_model_is_moved_aside_and_rebuilt(cache):
     from factlab.models import _offline_source, _gguf_to_cache
     try: _offline_source("smollm2-135m-instruct")

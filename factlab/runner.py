@@ -26,7 +26,7 @@ __all__ = ['JUDGING_ONLY', 'PROGRESS_EVERY_S', 'notebook_parameters', 'notebook_
            'run_lock', 'plan_run', 'expected_duration', 'check_publishable', 'checkpoint_dir', 'checkpoints_env',
            'Terminated', 'sigterm_interrupts', 'execute_run', 'run_experiment', 'publish_notebook', 'publish_run',
            'merge_samples', 'merge_info', 'slurm_parameters', 'ShardJob', 'shard_command', 'slurm_job_state',
-           'dispatch_shards', 'run_shards', 'run_many']
+           'dispatch_shards', 'run_shards', 'job_line', 'run_many']
 
 # %% ../nbs/12_runner.ipynb #cab38219
 def _parameters_cell(path:Path):
@@ -960,8 +960,28 @@ def run_shards(plan:dict, # a sharded plan from `plan_run`
         return record
 
 # %% ../nbs/12_runner.ipynb #b2b3c0c1
+def job_line(i:int, # the run about to start, from 1
+             n:int, # runs in the job
+             elapsed:float, # seconds since the job started
+             done:list[tuple], # (expected, actual seconds) of each finished run; expected None for a skipped run
+             ahead:list, # expected seconds of this run and the ones after it (None: unknown)
+            ) -> str:
+    "The whole job's progress line: elapsed time and time left, the runs ahead's expected times scaled by the pace of the runs so far."
+    ran = [(e, a) for e, a in done if e]
+    pace = sum(a for _, a in ran) / sum(e for e, _ in ran) if ran else 1.0
+    known = [e for e in ahead if e]
+    left = f" · ~{_clock(pace * sum(known))} left" + ("" if len(known) == len(ahead) else f" for the {len(known)} with a budget") if known else ""
+    return f"job: run {i}/{n} · {_clock(elapsed)} elapsed{left}" + (f" (running at {pace:.2f}x the expected times)" if ran else "")
+
 def run_many(names:list[str], profile:str="cpu", overrides:dict|None=None, registry:dict|None=None, **kw) -> list[dict]:
-    "Validate every run first (nothing executes if one is wrong), then run them in turn; a failing notebook does not stop the batch."
+    "Validate every run first (nothing executes if one is wrong), then run them in turn, with the whole job's progress; a failing notebook does not stop the batch."
     plans = [plan_run(n, profile, overrides, registry) for n in names]
     for p in plans: check_publishable(p, kw.get("publish"), kw.get("allow_dirty", False))
-    return [execute_run(p, **kw) for p in plans]
+    if len(plans) == 1: return [execute_run(plans[0], **kw)]
+    expected, records, done, start = [expected_duration(p) for p in plans], [], [], time.monotonic()
+    for i, plan in enumerate(plans):
+        print(job_line(i + 1, len(plans), time.monotonic() - start, done, expected[i:]))
+        t0 = time.monotonic(); records.append(execute_run(plan, **kw))
+        done.append((None if records[-1].get("skipped") else expected[i], time.monotonic() - t0))
+    print(f"job: {len(plans)} runs in {_clock(time.monotonic() - start)} (expected {_clock(sum(e for e in expected if e))})")
+    return records

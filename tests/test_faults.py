@@ -166,7 +166,9 @@ def test_raising_notebook_gives_failed_record_and_batch_goes_on(toy, capsys):
     toy_notebook(toy/"bad.ipynb", "raise ValueError('the bad notebook failed on purpose')", 'out_dir: str = "."')
     (toy/"bad.yaml").write_text(yaml.safe_dump(dict(claims=[], profiles={"cpu": dict(publish=False, params={})})))
     assert main(["--registry", str(toy), "run", "bad", "toy", "--profile", "cpu"]) == 1
-    assert "failed: bad (see each run's record.json" in _one_line(capsys.readouterr().err)
+    out, err = capsys.readouterr()
+    assert "failed: bad (see each run's record.json" in _one_line(err)
+    assert "job: run 1/2 · 0:00 elapsed" in out and "job: run 2/2 · " in out and "job: 2 runs in " in out   # the whole job's progress
     (bad,) = [p for p in runs_dir().glob("bad/cpu/*") if p.is_symlink()]
     assert read_record(bad)["status"] == "failed" and "failed on purpose" in read_record(bad)["error"]["message"]
     assert read_record(_result())["status"] == "ok"                              # the batch went on after the failure

@@ -53,8 +53,9 @@ def test_mask_dpo_with_every_sentence_unmasked_is_dpo(tiny):
     assert torch.equal(data["sentence_mask"], data["completion_mask"])
     b = pair_batches(data, TrainConfig(batch_size=3))(0, torch.Generator().manual_seed(0))
     policy = copy.deepcopy(model)
-    with torch.no_grad():
-        for p in policy.parameters(): p.add_(0.01 * torch.randn_like(p))   # away from the reference: a non-trivial loss
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():                                               # away from the reference: a non-trivial loss
+        for p in policy.parameters(): p.add_(0.1 * torch.randn(p.shape, generator=g))
     for beta in (0.1, 1.0):
         a, b_ = mask_dpo(beta)(policy, b)[0], dpo(beta)(policy, b)[0]
         assert abs(a.item() - b_.item()) < 1e-7 and abs(a.item() - np.log(2)) > 1e-4

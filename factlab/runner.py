@@ -20,13 +20,13 @@ from .registry import get_experiment, judge_claims, load_registry, missing_metri
 from .results import aggregate
 
 # %% auto #0
-__all__ = ['JUDGING_ONLY', 'PROGRESS_EVERY_S', 'notebook_parameters', 'notebook_defaults', 'parse_overrides', 'ParamRule',
-           'parameter_rules', 'validate_params', 'get_profile', 'profile_params', 'run_key', 'code_snapshot',
-           'code_changed', 'inputs_changed', 'write_json_atomic', 'read_record', 'inside_store', 'AlreadyRunning',
-           'run_lock', 'plan_run', 'expected_duration', 'check_publishable', 'checkpoint_dir', 'checkpoints_env',
-           'Terminated', 'sigterm_interrupts', 'execute_run', 'run_experiment', 'publish_notebook', 'publish_run',
-           'merge_samples', 'merge_info', 'slurm_parameters', 'ShardJob', 'shard_command', 'slurm_job_state',
-           'dispatch_shards', 'run_shards', 'job_line', 'run_many']
+__all__ = ['JUDGING_ONLY', 'PROGRESS_EVERY_S', 'KERNEL_MALLOC', 'notebook_parameters', 'notebook_defaults', 'parse_overrides',
+           'ParamRule', 'parameter_rules', 'validate_params', 'get_profile', 'profile_params', 'run_key',
+           'code_snapshot', 'code_changed', 'inputs_changed', 'write_json_atomic', 'read_record', 'inside_store',
+           'AlreadyRunning', 'run_lock', 'plan_run', 'expected_duration', 'check_publishable', 'checkpoint_dir',
+           'kernel_env', 'Terminated', 'sigterm_interrupts', 'execute_run', 'run_experiment', 'publish_notebook',
+           'publish_run', 'merge_samples', 'merge_info', 'slurm_parameters', 'ShardJob', 'shard_command',
+           'slurm_job_state', 'dispatch_shards', 'run_shards', 'job_line', 'run_many']
 
 # %% ../nbs/12_runner.ipynb #cab38219
 def _parameters_cell(path:Path):
@@ -476,15 +476,24 @@ def checkpoint_dir(run_dir:Path) -> Path:
     "The run key's checkpoint folder, kept across attempts: `<key>.checkpoints` beside its result."
     return inside_store(Path(run_dir).with_name(Path(run_dir).name + ".checkpoints"))
 
+KERNEL_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"  # freed memory stays in the kernel
+
 @contextlib.contextmanager
-def checkpoints_env(run_dir:Path): # the run key's result folder
-    "Set `FACTLAB_CHECKPOINTS` to the run key's checkpoint folder (created) while the block runs; a kernel started inside inherits it."
-    folder, old = checkpoint_dir(run_dir), os.environ.get("FACTLAB_CHECKPOINTS")
-    folder.mkdir(parents=True, exist_ok=True); os.environ["FACTLAB_CHECKPOINTS"] = str(folder)
-    try: yield folder
+def _environ(**values):
+    "Set these environment variables while the block runs; restore the old values (or their absence) after."
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try: yield
     finally:
-        if old is None: os.environ.pop("FACTLAB_CHECKPOINTS", None)
-        else: os.environ["FACTLAB_CHECKPOINTS"] = old
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+@contextlib.contextmanager
+def kernel_env(run_dir:Path): # the run key's result folder
+    "While the block runs, what a kernel started inside inherits: `FACTLAB_CHECKPOINTS` (the run key's checkpoint folder, created) and `GLIBC_TUNABLES`."
+    folder = checkpoint_dir(run_dir); folder.mkdir(parents=True, exist_ok=True)
+    with _environ(FACTLAB_CHECKPOINTS=str(folder), GLIBC_TUNABLES=os.environ.get("GLIBC_TUNABLES", KERNEL_MALLOC)): yield folder
 
 # %% ../nbs/12_runner.ipynb #9b89badb
 def _up_to_date(plan) -> dict|None:
@@ -578,7 +587,7 @@ def execute_run(plan:dict, # from `plan_run`
         snapshot, expected = code_snapshot(), expected_duration(plan)
         start, error, status, stop, nb = dt.datetime.now(dt.timezone.utc), None, None, None, _with_import_record(nb_path)
         print(f"{label}: running {nb_path.name} → {attempt}" + (f" (expected ~{_clock(expected)})" if expected else ""))
-        with checkpoints_env(run_dir) as checkpoints:
+        with kernel_env(run_dir) as checkpoints:
             try: _execute(nb, nb_path.parent, attempt/nb_path.name, params, cell_timeout, attempt/"log.txt",
                           _Progress(label, len(nb.cells) + 1, expected))
             except KeyboardInterrupt as e:

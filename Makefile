@@ -91,7 +91,7 @@ wheels:
 clean-venv:
 	rm -rf $(VENV)
 
-# factlab's trainer against the compression paper's reference trainer, side by side (issue 18.2): REFERENCE is
+# factlab's trainer against the compression paper's reference trainer, side by side: REFERENCE is
 # training_torch/ of a clone of github.com/Rai220/compression-drives-truth (never committed); ~25 min on 2 cores
 .PHONY: bench-train-reference
 bench-train-reference: install

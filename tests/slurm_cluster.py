@@ -1,4 +1,4 @@
-"""A throwaway one-node SLURM cluster for tests (issue 17): `munged`, `slurmctld` and `slurmd` from Debian's
+"""A throwaway one-node SLURM cluster for tests: `munged`, `slurmctld` and `slurmd` from Debian's
 `slurm-wlm` and `munge`, started with their config, state, spool and logs under a given folder (munged's key, socket and log in a
 short /tmp folder of its own) and stopped after, leaving nothing running. Needs root and the packages (`make slurm-deps`); otherwise the
 test that asks for it is skipped with the reason.

@@ -1,4 +1,4 @@
-"""Issue 19: `make reproduce` (every experiment's `cpu` profile, one after another) fits in 30 minutes on a 2-core machine.
+"""`make reproduce` (every experiment's `cpu` profile, one after another) fits in 30 minutes on a 2-core machine.
 
 Each `cpu` profile declares the wall time it is sized for (`budget_s`, from an empty cache). The published `cpu` records
 are the measurement: `make reproduce` writes them with their wall time, so a profile whose parameters changed since its

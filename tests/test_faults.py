@@ -1,5 +1,5 @@
-"""Fault injection against the runner, the report, the caches and the loaders (issue 17): each test is one fault, named for it; each must end clean."""
-# The census of issue 17 (its 61 cases were not kept, only their kinds): one test per fault its text names.
+"""Fault injection against the runner, the report, the caches and the loaders: each test is one fault, named for it; each must end clean."""
+# One test per kind of fault: each names the fault it injects.
 # What already holds (kept, with its tests):
 #   parameters checked before any work ........ test_unknown_or_mistyped_parameter_refused_before_any_work, test_param_range_checked_before_work
 #   a raising notebook: `failed`, batch goes on  test_raising_notebook_gives_failed_record_and_batch_goes_on
@@ -31,7 +31,7 @@
 # 17.6 smaller: test_unlogged_claim_metric_is_reported_on_an_ok_run, test_negative_n_per_file_refused_before_any_work,
 #   test_empty_models_refused_before_any_work, test_empty_seeds_refused_before_any_work, test_template_out_of_choices_refused_before_any_work,
 #   test_list_element_of_wrong_kind_refused_before_any_work, test_duplicate_experiment_id_names_both_files
-# Issue 16 (its publishing and progress faults, kept here): test_publish_from_dirty_tree_refused, test_progress_line_shows_cell_and_notebook_output
+# Publishing and progress faults: test_publish_from_dirty_tree_refused, test_progress_line_shows_cell_and_notebook_output
 # A result is the result of the inputs it names (the last silent reuses and rough stops):
 #   1. reuse follows what this run would read: test_another_data_folder_makes_a_done_run_stale, test_repointed_symlink_makes_a_done_run_stale,
 #      test_data_file_unlike_its_pinned_source_warned_on_console_and_in_record, test_factlab_data_naming_a_file_refused_before_any_work

@@ -1,4 +1,4 @@
-"Issue 16: the package imports its submodules lazily, and the command answers --help without importing torch."
+"The package imports its submodules lazily, and the command answers --help without importing torch."
 import subprocess, sys
 
 import pytest

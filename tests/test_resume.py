@@ -1,4 +1,4 @@
-"""A run killed while it trains resumes from its last checkpoint (issue 17): SIGKILL on a smoke run of
+"""A run killed while it trains resumes from its last checkpoint: SIGKILL on a smoke run of
 compression_consistency that trains one model, a rerun that continues it, and an uninterrupted run that ends
 with the same numbers."""
 import json, os, signal, subprocess, time

@@ -1,4 +1,4 @@
-"Issue 16: the set-up files agree with each other and with what factlab loads."
+"The set-up files agree with each other and with what factlab loads."
 import re, tomllib
 from importlib import metadata
 from pathlib import Path

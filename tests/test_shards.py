@@ -1,4 +1,4 @@
-"""Shards (issue 17): a profile that declares `shards` runs as independent papermill executions, one per element of the
+"""Shards: a profile that declares `shards` runs as independent papermill executions, one per element of the
 split parameters' product, merged into one record; executors `local` (in-process or N processes) and `submitit-local`;
 the checkpoint folder the runner hands the kernel. The SLURM path is in tests/test_slurm.py."""
 import json, os

@@ -1,4 +1,4 @@
-"""The cluster engine's foundations (issue 17): a real one-node SLURM (tests/slurm_cluster.py) runs commands,
+"""The cluster engine's foundations: a real one-node SLURM (tests/slurm_cluster.py) runs commands,
 batch jobs and submitit jobs, enforces time limits, and a checkpointable submitit job resumes after a
 requeue; submitit's local executor runs the same function without SLURM; the runner runs a profile's shards as
 SLURM jobs, fails a shard whose job died without a record instead of waiting, and a shard resumes from its

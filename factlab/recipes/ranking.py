@@ -25,7 +25,8 @@ from ..worlds import geo
 # %% auto #0
 __all__ = ['HH_SUBSETS', 'ASSISTANT_CUE', 'ranking_accuracy', 'ranking_accuracies', 'idealized_ranks_right',
            'idealized_ranking_accuracy', 'dpo_pair_losses', 'loss_bound', 'theorem_agreement', 'split_dialogue',
-           'hh_rlhf_pairs', 'hh_scores', 'fact_pairs', 'dpo_traces', 'trace_frame', 'flip_shares', 'trace_summary']
+           'hh_rlhf_pairs', 'hh_scores', 'fact_pairs', 'dpo_traces', 'trace_frame', 'flip_shares', 'trace_summary',
+           'dpo_measurements']
 
 # %% ../../nbs/23_recipes_ranking.ipynb #d6589fd4
 def ranking_accuracy(chosen, rejected,  # one score per pair for the preferred and the dispreferred response
@@ -181,3 +182,22 @@ def trace_summary(traces:pd.DataFrame, beta:float) -> pd.DataFrame:
     "Per set and traced step: ranking accuracy, mean DPO loss and Theorem 4.1's agreement (share of pairs where right == loss < bound)."
     return (traces.assign(agrees=traces.right == (traces.loss < traces.bound))
                   .groupby(["set", "step"], as_index=False).agg(rank_acc=("right", "mean"), loss=("loss", "mean"), agreement=("agrees", "mean")))
+
+def dpo_measurements(traces:pd.DataFrame, # from `trace_frame`, with a 'train' set
+                     seed:int=0) -> dict:
+    "The claims' metrics of a traced DPO run on pairs with α = 1: loss fall, reference and trained ranking accuracy per set, Theorem 4.1's agreement, fixed/broken shares, idealized accuracy and the alignment gap on the train pairs."
+    first, last = traces.step.min(), traces.step.max()
+    at = lambda s, step: traces[(traces.set == s) & (traces.step == step)]
+    tr = at("train", last)
+    if tr.empty: raise FactlabError("dpo_measurements needs a traced 'train' set.")
+    out = dict(dpo_loss_fall=float(1 - tr.loss.mean() / np.log(2)))
+    for s in traces.set.unique():
+        out[f"ref_rank_acc_{s}"] = _share(at(s, first).eval("ref_chosen > ref_rejected"), seed)
+        out[f"dpo_rank_acc_{s}"] = _share(at(s, last).right, seed)
+    out["theorem_agreement"] = _share(traces.right == (traces.loss < traces.bound), seed)
+    fs = flip_shares(traces, "train", seed)
+    out |= dict(fixed_share=fs["fixed"], broken_share=fs["broken"], n_misranked_train=float(fs["n_misranked"]))
+    ideal = np.ones(len(tr))   # α = 1: the optimal policy ranks every pair right (`idealized_ranks_right` with alpha=1)
+    out["idealized_rank_acc_train"] = _share(ideal, seed)
+    out["alignment_gap_train"] = _share(ideal - tr.right.to_numpy(float), seed)
+    return out

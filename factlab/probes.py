@@ -20,10 +20,10 @@ from .core import FactlabError, did_you_mean
 from .stats import Estimate, bootstrap, paired_difference
 
 # %% auto #0
-__all__ = ['PROBES', 'accuracy', 'batch_auroc', 'auroc', 'center', 'split_indices', 'Probe', 'lr_probe', 'mass_mean_probe',
-           'ccs_probe', 'ttpd_probe', 'fit_probe', 'evaluate', 'polarity_of', 'generalization_matrix', 'cell_estimate',
-           'compare_probes', 'compare_train_groups', 'headline_metrics', 'layer_sweep', 'best_layer', 'top_pcs',
-           'plot_pcs', 'plot_generalization', 'plot_layer_sweep']
+__all__ = ['LR_SOLVER', 'PROBES', 'accuracy', 'batch_auroc', 'auroc', 'center', 'split_indices', 'Probe', 'lr_probe',
+           'mass_mean_probe', 'ccs_probe', 'ttpd_probe', 'fit_probe', 'evaluate', 'polarity_of',
+           'generalization_matrix', 'cell_estimate', 'compare_probes', 'compare_train_groups', 'headline_metrics',
+           'layer_sweep', 'best_layer', 'top_pcs', 'plot_pcs', 'plot_generalization', 'plot_layer_sweep']
 
 # %% ../nbs/06_probes.ipynb #4de79537
 def accuracy(y, pred) -> float:
@@ -86,6 +86,8 @@ def _check_xy(X, y):
     return X, y
 
 # %% ../nbs/06_probes.ipynb #3e411228
+LR_SOLVER = "newton-cholesky"
+
 def lr_probe(X, y,                    # activations [n, d] (centred) and 0/1 labels [n]
              C:float=0.1,             # inverse L2 strength, on activations scaled to unit RMS (strong: d ≈ n here)
              fit_intercept:bool=False,
@@ -94,7 +96,7 @@ def lr_probe(X, y,                    # activations [n, d] (centred) and 0/1 lab
     "Logistic-regression truth probe."
     X, y = _check_xy(X, y)
     s = _rms(X)
-    clf = LogisticRegression(C=C, fit_intercept=fit_intercept, max_iter=max_iter).fit(X / s, y)
+    clf = LogisticRegression(C=C, fit_intercept=fit_intercept, max_iter=max_iter, solver=LR_SOLVER).fit(X / s, y)
     return Probe(clf.coef_[0] / s, float(clf.intercept_[0]) if fit_intercept else 0.0, "lr")
 
 # %% ../nbs/06_probes.ipynb #e37463e1
@@ -166,7 +168,7 @@ def ttpd_probe(X, y,                    # centred activations [n, d] and 0/1 tru
     D = np.stack([tau, tau * pol], 1)                                   # [n, 2]
     t_G, t_P = np.linalg.lstsq(D, X, rcond=None)[0]                     # [d], [d]
     s = _rms(X)
-    p_dir = LogisticRegression(max_iter=2000).fit(X / s, pol > 0).coef_[0] / s
+    p_dir = LogisticRegression(max_iter=2000, solver=LR_SOLVER).fit(X / s, pol > 0).coef_[0] / s
     F = np.stack([X @ t_G, X @ p_dir], 1)
     clf = LogisticRegression().fit(F, y)
     a, c = clf.coef_[0]

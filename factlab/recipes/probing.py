@@ -106,17 +106,10 @@ def probe_model(model_name:str,             # an offline name, HF id or path
                ) -> ProbeRun:
     "The probing protocol on one model: layer sweep, centred activations, a generalization matrix and headline estimates per seed."
     labels = {s: y for s, (_, y) in data.items()}
-    swept = {}
-    def keep(*args, **kwargs):   # the sweep set's activations at every swept layer: the chosen layer is read from them
-        swept["acts"] = activations(*args, **kwargs)
-        return swept["acts"]
     sweep, layer = choose_layer(model_name, *data[sweep_set], layers=sweep_layers, seeds=seeds, set_name=sweep_set,
-                                batch_size=batch_size, activations=keep)
-    swept_layers = list(sweep_layers or []) or list(range(swept["acts"].shape[1]))
-    def at_layer(s, texts):
-        if s == sweep_set: return swept["acts"][:, swept_layers.index(layer)]
-        return activations(model_name, s, texts, layers=[layer], batch_size=batch_size, progress=True)[:, 0]
-    acts = {s: center(at_layer(s, t).numpy()) for s, (t, _) in data.items()}
+                                batch_size=batch_size, activations=activations)
+    acts = {s: center(activations(model_name, s, t, layers=[layer], batch_size=batch_size, progress=True)[:, 0].numpy())
+            for s, (t, _) in data.items()}
     gms = {}
     for s in seeds:
         seed_everything(s)

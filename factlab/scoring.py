@@ -36,6 +36,13 @@ def _context_ids(tokenizer, prompt:str, add_bos:bool) -> list[int]:
 def _completion_ids(tokenizer, completion:str) -> list[int]:
     return tokenizer(completion, add_special_tokens=False).input_ids if completion else []
 
+def _pair_ids(tokenizer, prompts:list[str], completions:list[str], add_bos) -> tuple[list, list]:
+    "(the prompt's ids, the prompt's and the completion's ids) of each pair, checking there is one completion per prompt."
+    if len(prompts) != len(completions): raise FactlabError(f"{len(prompts)} prompts but {len(completions)} completions: pass one prompt per completion.")
+    add_bos = _resolve_bos(tokenizer, add_bos)
+    ctx = [_context_ids(tokenizer, p, add_bos) for p in prompts]
+    return ctx, [c + _completion_ids(tokenizer, y) for c, y in zip(ctx, completions)]
+
 # %% ../nbs/04_scoring.ipynb #812c0330
 def _device(model) -> torch.device: return next(model.parameters()).device
 
@@ -102,10 +109,7 @@ def completion_logprobs(model, tokenizer,
                         share_prefix:bool=True, # run each batch's common leading tokens once (same numbers, less work)
                        ) -> list[np.ndarray]:
     "Per-token log p of each completion's tokens given its prompt (float64 arrays, one per pair)."
-    if len(prompts) != len(completions): raise FactlabError(f"{len(prompts)} prompts but {len(completions)} completions: pass one prompt per completion.")
-    add_bos = _resolve_bos(tokenizer, add_bos)
-    ctx = [_context_ids(tokenizer, p, add_bos) for p in prompts]
-    seqs = [c + _completion_ids(tokenizer, y) for c, y in zip(ctx, completions)]
+    ctx, seqs = _pair_ids(tokenizer, prompts, completions, add_bos)
     order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
     out, dev, pad = [None] * len(seqs), _device(model), _pad_id(tokenizer)
     for b in tqdm(range(0, len(order), batch_size), disable=not progress, desc="scoring"):

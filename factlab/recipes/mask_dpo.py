@@ -26,8 +26,8 @@ from ..worlds.geo_profiles import country_profiles, labeled_profiles, profile_pa
 
 # %% auto #0
 __all__ = ['METHODS', 'people_roles', 'train_sft_model', 'sample_responses', 'sample_pairs', 'Substrate', 'people_substrate',
-           'train_profile_model', 'sample_profiles', 'geo_substrate', 'preference_run', 'factscore', 'compare_methods',
-           'topics_vs_questions', 'seconds_per_dpo_step']
+           'train_profile_model', 'sample_profiles', 'geo_substrate', 'preference_run', 'factscore',
+           'preference_loss_fall', 'compare_methods', 'topics_vs_questions', 'seconds_per_dpo_step']
 
 # %% ../../nbs/19_recipes_mask_dpo.ipynb #d7d33af5
 def people_roles(world:datasets.Dataset) -> dict:
@@ -173,6 +173,13 @@ def factscore(responses:datasets.Dataset, seed:int=0) -> tuple[Estimate, Estimat
     "(FactScore, sentences per biography) of labelled responses, each with its bootstrap CI over the responses."
     return bootstrap(np.array(responses["share_true"]), seed=seed), bootstrap(np.array([len(l) for l in responses["labels"]], float), seed=seed)
 
+# %% ../../nbs/19_recipes_mask_dpo.ipynb #b2d1e5f3
+def preference_loss_fall(history:list[dict]) -> float:
+    "log 2 (a DPO-family loss where the policy is the reference) minus the mean training loss over the last quarter of `fit`'s logged steps."
+    losses = [h["loss"] for h in history if "loss" in h]
+    if not losses: raise FactlabError("The history has no logged loss: train with log_every >= 1.")
+    return float(np.log(2) - np.mean(losses[-max(1, len(losses) // 4):]))
+
 # %% ../../nbs/19_recipes_mask_dpo.ipynb #0f3c2d09
 def _greedy_factscores(models:dict, tokenizer, substrate, roles, max_new_tokens, seed):
     greedy, rows, metrics = {}, [], {}
@@ -197,17 +204,20 @@ def compare_methods(sft_model, tokenizer, world:datasets.Dataset|None,
                     seed:int=0,
                     substrate:Substrate|None=None, # None: `people_substrate(world)`
                    ) -> dict:
-    "Every method from the SFT model on the same pairs, judged by greedy FactScore; dict(models, metrics, factscore, traces)."
+    "Every method from the SFT model on the same pairs, judged by greedy FactScore (and how far each preference loss fell); dict(models, metrics, factscore, traces)."
     substrate = substrate or people_substrate(world)
     data = preference_data(pairs, tokenizer, sft_model, seq_len=cfg.seq_len)
     pick = lambda d: {k: v[:trace_pairs] for k, v in d.items()}
     held = held_pairs.select(range(min(trace_pairs, len(held_pairs))))   # only the traced pairs need the reference pass
     trace = dict(train=pick(data), held_out=preference_data(held, tokenizer, sft_model, seq_len=cfg.seq_len))
-    models, traces = dict(sft=sft_model), []
+    models, traces, metrics = dict(sft=sft_model), [], {}
     for m in METHODS:
         run = preference_run(sft_model, tokenizer, m, pairs, cfg, beta=beta, data=data, trace=trace)
         models[m] = run["model"]; traces.append(trace_table(run["history"]).assign(method=m))
-    greedy, rows, metrics = _greedy_factscores(models, tokenizer, substrate, roles, max_new_tokens, seed)
+        if m != "sft_chosen": metrics[f"pref_loss_fall_{m}"] = preference_loss_fall(run["history"])
+    metrics["pref_loss_fall_min"] = min(metrics["pref_loss_fall_dpo"], metrics["pref_loss_fall_mask_dpo"])
+    greedy, rows, greedy_metrics = _greedy_factscores(models, tokenizer, substrate, roles, max_new_tokens, seed)
+    metrics |= greedy_metrics
     share = lambda m, tag: np.array(greedy[m, tag]["share_true"])
     for tag in ("in", "out"):   # paired over the same entities
         metrics[f"factscore_{tag}_gain_mask_dpo"] = paired_difference(share("mask_dpo", tag), share("sft", tag), seed=seed)

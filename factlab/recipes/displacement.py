@@ -16,13 +16,15 @@ from tqdm.auto import tqdm
 
 from ..core import FactlabError, data_dir, note_input
 from ..models import chat_prompt
-from ..stats import bootstrap
+from .ranking import dpo_traces
+from ..stats import bootstrap, paired_difference
 from ..scoring import _completion_ids, _context_ids, _device, _pad_id, _pair_ids, _resolve_bos, _right_pad
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'PAPER_SEEDS', 'PAPER_PAIRS', 'response_states', 'ches', 'ches_scores', 'token_id', 'single_token_dpo',
-           'token_ches', 'persona_prompts', 'paper_prompt', 'persona_text', 'displacement_runs',
-           'displacement_measurements']
+__all__ = ['OPTIMIZERS', 'PAPER_SEEDS', 'PAPER_PAIRS', 'SIMILARITY_SCORES', 'BASELINE_SCORES', 'response_states', 'ches',
+           'ches_scores', 'token_id', 'single_token_dpo', 'token_ches', 'persona_prompts', 'paper_prompt',
+           'persona_text', 'displacement_runs', 'displacement_measurements', 'token_edit_distance', 'hidden_cosine',
+           'pair_scores', 'per_pair_displacement', 'score_correlations', 'ches_filtering']
 
 # %% ../../nbs/24_recipes_displacement.ipynb #80defe14
 @torch.no_grad()
@@ -177,3 +179,95 @@ def displacement_measurements(runs:pd.DataFrame, # `displacement_runs`
                 learned_share=bootstrap((runs.loss_end < np.log(2) / 2).to_numpy(float), seed=seed),
                 preferred_logp_change=bootstrap((runs.preferred_end - runs.preferred_start).to_numpy(), seed=seed),
                 n_runs=float(len(runs)))
+
+# %% ../../nbs/24_recipes_displacement.ipynb #c1e5a002
+def token_edit_distance(tokenizer, a:str, b:str) -> int:
+    "Levenshtein distance between the token ids of `a` and `b` (no special tokens)."
+    x, y = tokenizer(a, add_special_tokens=False).input_ids, tokenizer(b, add_special_tokens=False).input_ids
+    row = list(range(len(y) + 1))
+    for i, xi in enumerate(x, 1):
+        prev, row[0] = row[0], i
+        for j, yj in enumerate(y, 1): prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (xi != yj))
+    return row[-1]
+
+def hidden_cosine(chosen_states:list, rejected_states:list) -> np.ndarray:
+    "Per pair, the cosine of the two responses' summed final hidden states (the paper's embedding-similarity baseline)."
+    out = []
+    for hp, hn in zip(chosen_states, rejected_states):
+        sp, sn = torch.as_tensor(hp, dtype=torch.float64).sum(0), torch.as_tensor(hn, dtype=torch.float64).sum(0)
+        out.append(float(sp @ sn / (sp.norm() * sn.norm()).clamp(min=1e-12)))
+    return np.array(out)
+
+def pair_scores(model, tokenizer, pairs:pd.DataFrame, # prompt, chosen, rejected
+                batch_size:int=16, add_bos:bool|None=None) -> pd.DataFrame:
+    "`pairs` with ches, ches_norm, hidden_cosine and edit_similarity (minus the token edit distance): higher is more alike in each."
+    kw = dict(batch_size=batch_size, add_bos=add_bos)
+    hp = response_states(model, tokenizer, list(pairs.prompt), list(pairs.chosen), **kw)
+    hn = response_states(model, tokenizer, list(pairs.prompt), list(pairs.rejected), **kw)
+    edit = [token_edit_distance(tokenizer, c, r) for c, r in zip(pairs.chosen, pairs.rejected)]
+    return pairs.assign(ches=ches(hp, hn), ches_norm=ches(hp, hn, normalize=True), hidden_cosine=hidden_cosine(hp, hn),
+                        edit_similarity=-np.array(edit, dtype=float))
+
+# %% ../../nbs/24_recipes_displacement.ipynb #c1e5a005
+def per_pair_displacement(model, tokenizer,
+                          pairs:pd.DataFrame,  # prompt, chosen, rejected
+                          cfg,                 # `TrainConfig` of each pair's own DPO run (batch_size 1: the pair alone)
+                          beta:float=0.1,
+                          progress:bool=True) -> pd.DataFrame:
+    "DPO of a fresh copy of `model` on each pair alone: per pair, the change of log π(y⁺) and log π(y⁻) (summed over tokens) and the final loss."
+    rows = []
+    for i in tqdm(range(len(pairs)), disable=not progress, desc="pairs"):
+        t = dpo_traces(model, tokenizer, {"train": pairs.iloc[[i]]}, cfg, beta)["traces"]
+        start, end = t[t.step == 0].iloc[0], t[t.step == t.step.max()].iloc[0]
+        rows.append(dict(chosen_change=end.chosen - start.chosen, rejected_change=end.rejected - start.rejected, loss_end=end.loss))
+    out = pd.DataFrame(rows, index=pairs.index)
+    return out.assign(displacement=-out.chosen_change, learned=out.loss_end < np.log(2) / 2)
+
+# %% ../../nbs/24_recipes_displacement.ipynb #c1e5a009
+SIMILARITY_SCORES = ("ches", "ches_norm", "edit_similarity", "hidden_cosine")
+BASELINE_SCORES = ("edit_similarity", "hidden_cosine")
+
+def _spearman_rows(x, y):
+    "Spearman's ρ of each row of x against the same row of y (ties share their mean rank)."
+    from scipy.stats import rankdata
+    rx, ry = rankdata(x, axis=-1), rankdata(y, axis=-1)
+    rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
+    den = np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
+    return np.where(den > 0, (rx * ry).sum(-1) / np.where(den > 0, den, 1), 0.0)
+
+def score_correlations(scores:pd.DataFrame,    # `pair_scores`
+                       displacement,           # per pair, e.g. `per_pair_displacement(...).displacement`
+                       n_boot:int=2000, seed:int=0) -> dict:
+    "Spearman ρ of each similarity score with displacement (Estimates, CIs over pairs), and `ches_minus_best_baseline`: ρ(CHES) − max ρ(baseline) on the same resamples."
+    d = np.asarray(displacement, dtype=float)
+    cols = {k: scores[k].to_numpy(float) for k in SIMILARITY_SCORES}
+    out = {f"spearman_{k}": bootstrap((v, d), stat=_spearman_rows, n_boot=n_boot, seed=seed) for k, v in cols.items()}
+    gap = lambda c, *rest: _spearman_rows(c, rest[-1]) - np.max([_spearman_rows(b, rest[-1]) for b in rest[:-1]], axis=0)
+    out["ches_minus_best_baseline"] = bootstrap((cols["ches"], *(cols[k] for k in BASELINE_SCORES), d), stat=gap, n_boot=n_boot, seed=seed)
+    return out
+
+# %% ../../nbs/24_recipes_displacement.ipynb #c1e5a013
+def ches_filtering(model, tokenizer,
+                   scores:pd.DataFrame,  # `pair_scores`: prompt, chosen, rejected and the score filtered by
+                   cfg,                  # `TrainConfig` of both DPO runs
+                   drop_share:float=0.25,# share of the pairs left out of each run
+                   by:str="ches_norm",   # the score whose highest pairs are dropped (the paper filters by length-normalised CHES)
+                   beta:float=0.1, seed:int=0) -> dict:
+    "DPO without the top-CHES pairs vs without as many random pairs: dict(changes (per pair: each run's change of log π(y⁺)), dropped, metrics (with each run's share of trained pairs learned))."
+    if not 0 < drop_share < 1: raise FactlabError(f"drop_share must be in (0, 1), got {drop_share}.")
+    n_drop = max(1, round(drop_share * len(scores)))
+    if n_drop >= len(scores): raise FactlabError(f"dropping {n_drop} of {len(scores)} pairs leaves none to train on: pass more pairs or a smaller drop_share.")
+    pos = np.arange(len(scores))
+    if by not in scores: raise FactlabError(f"scores has no column {by!r}: pass `pair_scores` output or name one of its columns.")
+    dropped = dict(top_ches=set(np.argsort(-scores[by].to_numpy(), kind="stable")[:n_drop].tolist()),
+                   random=set(np.random.default_rng(seed).choice(pos, n_drop, replace=False).tolist()))
+    changes, metrics = {}, {}
+    for name, drop in dropped.items():
+        kept = scores.iloc[[i for i in pos if i not in drop]]
+        t = dpo_traces(model, tokenizer, {"train": kept, "all": scores}, cfg, beta)["traces"]
+        end, start = t[t.step == t.step.max()], t[t.step == 0]
+        changes[name] = end[end.set == "all"].chosen.to_numpy() - start[start.set == "all"].chosen.to_numpy()
+        metrics[f"chosen_change_drop_{name}"] = bootstrap(changes[name], seed=seed)
+        metrics[f"learned_share_drop_{name}"] = bootstrap((end[end.set == "train"].loss < np.log(2) / 2).to_numpy(float), seed=seed)
+    metrics["filtering_gain"] = paired_difference(changes["top_ches"], changes["random"], seed=seed)
+    return dict(changes=pd.DataFrame(changes, index=scores.index), dropped={k: sorted(v) for k, v in dropped.items()}, metrics=metrics)

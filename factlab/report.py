@@ -7,13 +7,17 @@ Docs: https://factlab.github.io/factlab/report.html.md"""
 # %% ../nbs/13_report.ipynb #51da26b1
 from __future__ import annotations
 import base64, datetime as dt, html, json, re, struct
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import jinja2
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from markupsafe import Markup
 
 from .core import FactlabError, _version, atomic_write, file_sha256, provenance, reports_dir
 from .registry import VERDICTS, judge_claim, load_registry, notebook_path, paper_value
@@ -21,9 +25,10 @@ from .results import _fmt, aggregate, caption_from_name
 from .runner import code_changed
 
 # %% auto #0
-__all__ = ['FINDINGS', 'MARKS', 'EMOJI', 'LEGEND', 'read_run', 'collect_runs', 'model_label', 'claims_rows', 'headline_mask',
-           'run_warnings', 'provenance_words', 'run_figures', 'verdict_counts', 'preconditions_words', 'claims_figure',
-           'runs_table', 'headline_sources', 'build_report']
+__all__ = ['FINDINGS', 'MARKS', 'EMOJI', 'LEGEND', 'PAGES', 'read_run', 'collect_runs', 'model_label', 'claims_rows',
+           'headline_mask', 'run_warnings', 'provenance_words', 'run_figures', 'verdict_counts', 'preconditions_words',
+           'claims_figure', 'runs_table', 'Row', 'Table', 'Figure', 'PublishedRun', 'Paper', 'Report',
+           'headline_sources', 'report_model', 'render_report', 'build_report']
 
 # %% ../nbs/13_report.ipynb #bebebe4b
 def read_run(rec_path:Path) -> dict:
@@ -220,12 +225,13 @@ def runs_table(runs:list) -> pd.DataFrame:
                      "machine": f"{p.get('device_name') or p.get('device')}, {p.get('cpu_count')} cores", "finished": str(r.get("end"))[:16].replace("T", " ")})
     return pd.DataFrame(rows, columns=["experiment", "profile", "status", "wall time (s)", "budget (s)", "cache", "git", "machine", "finished"])
 
-def _totals(table:pd.DataFrame) -> list[str]:
+def _totals(table:pd.DataFrame) -> list[tuple[str, str]]:
+    "Per profile, its runs' wall time summed, beside their budgets summed."
     out = []
     for profile, sub in table.groupby("profile", sort=False):
         budget = pd.to_numeric(sub["budget (s)"], errors="coerce").dropna()
-        out.append(f"- `{profile}`: {len(sub)} runs, {pd.to_numeric(sub['wall time (s)'], errors='coerce').sum() / 60:.1f} min of wall time"
-                   + (f" (budgets sum to {budget.sum() / 60:.1f} min)" if len(budget) else ""))
+        out.append((profile, f"{len(sub)} runs, {pd.to_numeric(sub['wall time (s)'], errors='coerce').sum() / 60:.1f} min of wall time"
+                    + (f" (budgets sum to {budget.sum() / 60:.1f} min)" if len(budget) else "")))
     return out
 
 # %% ../nbs/13_report.ipynb #33d9b0a4
@@ -246,20 +252,71 @@ def _linked(text:str, md:bool=False) -> str:
     for m in _LINK.finditer(text or ""): out += [text[last:m.start()] if md else html.escape(text[last:m.start()]), link(m)]; last = m.end()
     return "".join(out) + ((text or "")[last:] if md else html.escape((text or "")[last:]))
 
-# %% ../nbs/13_report.ipynb #7f7bb413
-def _papers(registry, rows, runs, claims_pngs) -> list[dict]:
-    "What each paper's section shows: its entry, claim rows, runs and claims figure."
-    counts = verdict_counts(rows).reindex(list(registry), fill_value=0)
-    return [dict(id=e, exp=exp, title=exp.get("paper") or e, rows=rows[rows.experiment == e], counts=counts.loc[e], claims_png=claims_pngs.get(e),
-                 runs=[r for r in runs if r["experiment"] == e]) for e, exp in registry.items()]
+# %% ../nbs/13_report.ipynb #4cfd44cf
+class Row(NamedTuple):
+    "A table row: its cells' text, and whether it supports a headline row above it (a claim's other run), which both pages mute."
+    cells: list[str]; support: bool = False
 
-def _paper_table(rows:pd.DataFrame) -> pd.DataFrame:
+@dataclass
+class Table:
+    "A table as both pages print it: column names and rows of text."
+    columns: list[str]; rows: list[Row]
+
+    @classmethod
+    def of(cls, df:pd.DataFrame, support=None) -> Table:
+        "`df` with each cell as its `str`; `support` flags rows, none by default."
+        support = [False] * len(df) if support is None else list(support)
+        return cls(list(df.columns), [Row([str(v) for v in row], bool(s)) for row, s in zip(df.itertuples(index=False), support)])
+
+@dataclass
+class Figure:
+    "A figure: its file, its path from `reports/` (the pages' links), its caption, and the profile of the run that drew it (None for the claims figure)."
+    path: Path; src: str; caption: str; run: str|None = None
+
+    @property
+    def name(self) -> str: return self.path.name
+
+    @property
+    def wide(self) -> bool:
+        "A heatmap or panels side by side, which the page gives a whole row."
+        width, height = struct.unpack(">II", self.path.read_bytes()[16:24])   # the PNG header's size
+        return width > 1.8 * height
+
+@dataclass
+class PublishedRun:
+    "A published run as its paper's section shows it: what ran, its provenance in words, its warnings, executed notebooks `(label, src)` and figures."
+    profile: str; model: str; scale: str; provenance: str; warnings: list[str]; notebooks: list[tuple[str, str]]; figures: list[Figure]
+
+@dataclass
+class Paper:
+    "One paper's section: its entry, headline verdicts counted, its claims table (headline rows and their supporting rows), runs and claims figure."
+    id: str; title: str; reference: str; counts: dict[str, int]; headline_from: str; claims: Table; runs: list[PublishedRun]; claims_figure: Figure|None
+
+    @property
+    def n_claims(self) -> int: return sum(not r.support for r in self.claims.rows)
+
+    @property
+    def n_warnings(self) -> int: return sum(len(r.warnings) for r in self.runs)
+
+@dataclass
+class Report:
+    "Everything both pages show, computed once: when and from which commit, the tallies, one section per paper, the runs and the skipped records `(src, why)`."
+    stamp: str; head: str; tally: str; warning: str; warned: bool; papers: list[Paper]; runs: Table; totals: list[tuple[str, str]]
+    skipped: list[tuple[str, str]]; legend: str = LEGEND
+
+    @property
+    def verdicts(self) -> list[str]:
+        "The verdict kinds counted per paper (`missing-metric` only where it occurs)."
+        return list(self.papers[0].counts) if self.papers else []
+
+# %% ../nbs/13_report.ipynb #7f7bb413
+def _paper_table(rows:pd.DataFrame) -> Table:
     "A paper's claims, each its headline row then its supporting rows (marked ↳); an inconclusive verdict says why."
     rows = rows.assign(_claim=pd.Categorical(rows.claim, rows.claim.unique()), _support=~rows.headline).sort_values(["_claim", "_support"], kind="stable")
-    return pd.DataFrame({"Claim": [s if h else "↳ supporting run" for s, h in zip(rows.statement, rows.headline)], "Verdict": rows.verdict,
-                         "Ours (95% CI, n)": [_ours(r) for r in rows.itertuples()], "Paper": [_fmt(p) for p in rows.paper],
-                         "Preconditions": [preconditions_words(p) for p in rows.preconditions],
-                         "Profile": rows.profile, "Model": rows.model, "Scale": rows.scale})
+    return Table.of(pd.DataFrame({"Claim": [s if h else "↳ supporting run" for s, h in zip(rows.statement, rows.headline)], "Verdict": rows.verdict,
+                                  "Ours (95% CI, n)": [_ours(r) for r in rows.itertuples()], "Paper": [_fmt(p) for p in rows.paper],
+                                  "Preconditions": [preconditions_words(p) for p in rows.preconditions],
+                                  "Profile": rows.profile, "Model": rows.model, "Scale": rows.scale}), rows._support)
 
 def headline_sources(rows:pd.DataFrame) -> str:
     "Which profiles a paper's headline verdicts come from, e.g. 'cpu_paper (3), cpu (7)'."
@@ -276,131 +333,61 @@ def _headline(rows, runs, skipped) -> tuple[str, str]:
             f"All {len(runs)} published runs match this checkout's factlab code and notebooks and came from clean trees.")
     return tally, warn + (f" {len(skipped)} unreadable records were skipped (listed at the end)." if skipped else "")
 
-# %% ../nbs/13_report.ipynb #ea879145
-def _md_table(df):
-    esc = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    return "\n".join(lines + ["| " + " | ".join(esc(v) for v in row) + " |" for row in df.itertuples(index=False)])
+# %% ../nbs/13_report.ipynb #cf6e373e
+def _published_run(run:dict, head:str|None, root:Path) -> PublishedRun:
+    info = run.get("info", {})
+    return PublishedRun(run["profile"], model_label(info), str(info.get("scale", "—")), provenance_words(run, head), run["warnings"],
+                        [(label, str(nb.relative_to(root))) for label, nb in _notebook_links(run)],
+                        [Figure(f, str(f.relative_to(root)), c, run["profile"]) for f, c in run_figures(run)])
 
-def _md_paper(i, p, head, root) -> list[str]:
-    "One paper's section in Markdown."
-    out = [f'## <a id="{p["id"]}"></a>{i}. {_linked(p["title"], md=True)}', "",
-           f"`{p['id']}` · reference: {_linked(p['exp'].get('reference') or '—', md=True)}", "",
-           " · ".join(f"{EMOJI[v]} **{n} {v}**" for v, n in p["counts"].items()), "", f"Headline verdicts from: {headline_sources(p['rows'])}.", ""]
-    out += [f"> ⚠️ **{r['profile']} run — {w}**\n" for r in p["runs"] for w in r["warnings"]]   # one quote each
-    table = _paper_table(p["rows"]).assign(Verdict=lambda d: [f"{EMOJI[v]} {v}" if c.startswith("↳") else f"{EMOJI[v]} **{v}**" for c, v in zip(d.Claim, d.Verdict)])
-    out += [_md_table(table), ""]
-    for r in p["runs"]:
-        nbs = _notebook_links(r)
-        out += [f"**{r['profile']} run** ({model_label(r.get('info', {}))}; {r.get('info', {}).get('scale', '—')}): {provenance_words(r, head)}"
-                + (" " + ", ".join(f"[{label}]({nb.relative_to(root)})" for label, nb in nbs) + "." if nbs else ""), ""]
-        out += [f"![{c}]({f.relative_to(root)})\n*{c}* ({r['profile']} run)\n" for f, c in run_figures(r)]
-    if p["claims_png"]: out += [f"![ours next to the paper]({p['claims_png'].relative_to(root)})\n*Ours (with 95% CI) next to the paper's numbers.*", ""]
-    return out
+def report_model(registry:dict, rows:pd.DataFrame, # from `claims_rows`
+                 runs:list[dict], # from `collect_runs`, each with its `run_warnings`
+                 root:Path, # `reports/`: the pages' links are relative to it
+                 claims_pngs:dict|None=None, # experiment -> its claims figure (`claims_figure`)
+                 skipped:list|None=None, # (path, why) from `collect_runs`
+                 head:str|None=None, # the checkout's commit
+                 stamp:str="", # when the report was built
+                ) -> Report:
+    "What the report shows, as one `Report` for both templates."
+    counts = verdict_counts(rows).reindex(list(registry), fill_value=0)
+    papers = []
+    for e, exp in registry.items():
+        sub, png = rows[rows.experiment == e], (claims_pngs or {}).get(e)
+        papers.append(Paper(e, exp.get("paper") or e, exp.get("reference") or "—", {v: int(n) for v, n in counts.loc[e].items()},
+                            headline_sources(sub), _paper_table(sub),
+                            [_published_run(r, head, root) for r in runs if r["experiment"] == e],
+                            Figure(png, str(png.relative_to(root)), "Ours (with 95% CI) next to the paper's numbers") if png else None))
+    tally, warning = _headline(rows, runs, skipped or [])
+    return Report(stamp, str(head)[:10], tally, warning, any(r["warnings"] for r in runs), papers, Table.of(runs_table(runs)),
+                  _totals(runs_table(runs)), [(str(Path(f).relative_to(root)), why) for f, why in skipped or []])
 
-def _report_markdown(papers, runs, skipped, head, stamp, root) -> str:
-    "reports/README.md: the tally, a table of papers, one section per paper, the runs and any skipped records."
-    tally, warn = _headline(pd.concat([p["rows"] for p in papers]), runs, skipped)
-    counts = pd.DataFrame([{"Paper": f"[{p['title']}](#{p['id']})", "Headline from": headline_sources(p["rows"]), **{f"{EMOJI[v]} {v}": n for v, n in p["counts"].items()},
-                            "Warnings": f"⚠️ {w}" if (w := sum(len(r["warnings"]) for r in p["runs"])) else "none"} for p in papers])
-    md = ["# factlab: reproduced claims", "", f"Built by `factlab report` on {stamp} at commit {str(head)[:10]} from the published runs under `reports/`. "
-          "Verdicts are computed from the registry files `nbs/experiments/<id>.yaml`; CIs are 95% bootstrap intervals: over items for one seed; "
-          "for several, over seeds, widened to at least the seeds' mean CI over items.", "", LEGEND, "", f"**{tally}**", "",
-          ("⚠️ **" + warn + "**") if any(r["warnings"] for r in runs) else warn, "", _md_table(counts), ""]
-    for i, p in enumerate(papers, 1): md += _md_paper(i, p, head, root)
-    md += ["## Runs", "", "Wall time of each published run beside its profile's budget (`budget_s` in the registry file), and whether it started "
-           "from an empty cache (cold) or could read back what earlier runs built (warm).", "", _md_table(runs_table(runs)), "", *_totals(runs_table(runs)), ""]
-    if skipped: md += ["## Skipped records", "", *[f"- `{Path(f).relative_to(root)}`: {why}" for f, why in skipped], ""]
-    return "\n".join(md) + "\n"
+# %% ../nbs/13_report.ipynb #7d3d26b6
+class _Templates(jinja2.PackageLoader):
+    "The templates in `factlab/templates`; an HTML template's line breaks and indents are for reading only, so its lines are joined."
+    def __init__(self): super().__init__("factlab", "templates")
+    def get_source(self, environment, template):
+        src, path, uptodate = super().get_source(environment, template)
+        return ("".join(l.lstrip() for l in src.splitlines()) if template.endswith(".html.j2") else src), path, uptodate
 
-# %% ../nbs/13_report.ipynb #51ef1f13
-_CSS = """body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1180px;margin:auto;padding:0 14px 40px;color:#1b1b1b}
-h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.3em;margin:.3em 0}h3{font-size:1.05em;margin:1em 0 .3em}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}table{border-collapse:collapse;font-size:13px;margin:6px 0}
-td,th{border:1px solid #c8c8c8;padding:4px 7px;vertical-align:top;text-align:left}th{background:#f1f1f1}td.num{text-align:right}
-td.claim{min-width:17em}td.ours{white-space:nowrap}td.run{min-width:9em}td.paper{min-width:16em}td.pre{min-width:14em;font-size:12px}td.warned{background:#fff1dc;color:#8a3f00;font-weight:600;white-space:nowrap}
-.chip{display:inline-block;min-width:10.5em;padding:1px 6px;margin:2px 3px 2px 0;border-radius:4px;font-weight:600;white-space:nowrap}
-.v-none{color:#777;font-weight:400;border:1px solid #ddd;padding:0 5px}
-.v{font-weight:600;white-space:nowrap}.v-reproduced{background:#c6ebcf}.v-direction-only{background:#fbe49b}
-.v-not-reproduced{background:#f6bcb7}.v-inconclusive{background:#cfe0f7}.v-not-run{background:#e4e4e4;color:#444}.v-missing-metric{background:#dccbf3}
-.warn{border:2px solid #b35c00;background:#fff1dc;padding:7px 11px;margin:8px 0;border-radius:5px}.warn b{color:#8a3f00}
-.ok{border-left:5px solid #2e7d32;background:#edf7ee;padding:6px 11px;margin:8px 0}
-section{border-top:3px solid #333;margin-top:30px;padding-top:6px}.muted{color:#5f5f5f;font-size:.92em}.prov{font-size:14px}
-.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,470px),1fr));gap:12px}
-figure{margin:0;border:1px solid #ddd;border-radius:4px;padding:6px;background:#fff}figure img{max-width:100%;height:auto;display:block;margin:auto}
-figure.wide{grid-column:1/-1}figcaption{font-size:13px;margin-top:4px}
-@media (max-width:600px){body{padding:0 8px 30px;font-size:14px}td.claim{min-width:12em}.chip{min-width:0}
-.summary thead{display:none}.summary,.summary tbody,.summary tr,.summary td{display:block;border:0;text-align:left}
-.summary tr{border:1px solid #c8c8c8;border-radius:5px;margin:8px 0;padding:4px}.summary td[data-label]::before{content:attr(data-label) ": ";font-weight:600}}code{background:#f3f3f3;padding:0 3px;border-radius:3px}
-tr.support td{color:#555;font-size:12px}tr.support td.v{opacity:.75}"""
+def _html_escaped(v): return v if isinstance(v, Markup) else Markup(html.escape(str(v)))
 
-def _esc(v): return html.escape(str(v))
+def _md_cell(v) -> str: return str(v).replace("|", "\\|").replace("\n", " ")
 
-def _verdict_cell(v:str) -> str: return f'<td class="v v-{v}">{MARKS[v]} {_esc(v)}</td>'
+def _environment(**kw) -> jinja2.Environment:
+    env = jinja2.Environment(loader=_Templates(), undefined=jinja2.StrictUndefined, **kw)
+    env.globals.update(EMOJI=EMOJI, MARKS=MARKS, zip=zip)
+    return env
 
-def _chips(counts:pd.Series) -> str:
-    "A count per verdict kind, each coloured (grey when none), all the same width so that they line up."
-    return "".join(f'<span class="chip v-{v if n else "none"}">{MARKS[v]} {n} {v}</span>' for v, n in counts.items())
+_MD = _environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+_MD.filters.update(cell=_md_cell, linked=lambda t: _linked(t, md=True))
+_HTML = _environment(autoescape=True, finalize=_html_escaped)   # every value escaped as `html.escape` does
+_HTML.filters.update(linked=lambda t: Markup(_linked(t)), base64=lambda p: base64.b64encode(Path(p).read_bytes()).decode())
+PAGES = {"README.md": (_MD, "report.md.j2"), "index.html": (_HTML, "report.html.j2")}
 
-def _html_table(df:pd.DataFrame, classes:dict|None=None) -> str:
-    "A table in a horizontal scroller; a `Verdict` column is coloured; `classes` gives other columns a class; a supporting row (↳) is muted."
-    cls = lambda c: f' class="{(classes or {})[c]}"' if c in (classes or {}) else ""
-    cell = lambda c, v: _verdict_cell(v) if c == "Verdict" else f'<td{cls(c)}>{_esc(v)}</td>'
-    tr = lambda row: '<tr class="support">' if str(row[0]).startswith("↳") else "<tr>"
-    body = "".join(tr(row) + "".join(cell(c, v) for c, v in zip(df.columns, row)) + "</tr>" for row in df.itertuples(index=False))
-    return f'<div class="scroll"><table><thead><tr>{"".join(f"<th>{_esc(c)}</th>" for c in df.columns)}</tr></thead><tbody>{body}</tbody></table></div>'
-
-def _img(path:Path, alt:str) -> str:
-    return f'<img src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}" alt="{_esc(alt)}" loading="lazy">'
-
-def _figure(path:Path, caption:str, note:str) -> str:
-    "An embedded figure with its caption; a wide one (a heatmap, panels side by side) takes the whole row."
-    width, height = struct.unpack(">II", path.read_bytes()[16:24])   # the PNG header's size
-    return (f'<figure{" class=wide" if width > 1.8 * height else ""}>{_img(path, caption)}'
-            f'<figcaption>{_esc(caption)} <span class="muted">({_esc(note)})</span></figcaption></figure>')
-
-def _html_summary(papers) -> str:
-    "The table of papers: verdicts counted and coloured per paper, warnings, links to the sections."
-    body = ""
-    for p in papers:
-        w = sum(len(r["warnings"]) for r in p["runs"])
-        body += (f'<tr><td class="paper"><a href="#{_esc(p["id"])}">{_esc(p["title"])}</a> <span class="muted">{_esc(p["id"])}</span></td>'
-                 f'<td class="num" data-label="Claims">{int(p["rows"].headline.sum())}</td><td data-label="Headline from">{_esc(headline_sources(p["rows"]))}</td><td>{_chips(p["counts"])}</td>'
-                 + (f'<td class="warned" data-label="Warnings">⚠ {w}</td>' if w else '<td data-label="Warnings">none</td>') + "</tr>")
-    return f'<div class="scroll"><table class="summary"><thead><tr><th>Paper</th><th>Claims</th><th>Headline from</th><th>Verdicts</th><th>Warnings</th></tr></thead><tbody>{body}</tbody></table></div>'
-
-def _html_paper(i, p, head, root) -> str:
-    "One paper's section: title and reference, tally, warnings, claims table, runs with provenance, figures."
-    parts = [f'<section id="{_esc(p["id"])}"><h2>{i}. {_linked(p["title"])}</h2>',
-             f'<p class="muted"><code>{_esc(p["id"])}</code> · reference: {_linked(p["exp"].get("reference") or "—")}</p><p>{_chips(p["counts"])}</p><p class="muted">Headline verdicts from: {_esc(headline_sources(p["rows"]))}.</p>']
-    parts += [f'<div class="warn" role="alert">⚠ <b>{_esc(r["profile"])} run</b> — {_esc(w)}</div>' for r in p["runs"] for w in r["warnings"]]
-    parts += ["<h3>Claims: the paper's number and ours</h3>", _html_table(_paper_table(p["rows"]), {"Claim": "claim", "Ours (95% CI, n)": "ours", "Preconditions": "pre", "Model": "run", "Scale": "run"})]
-    figs = []
-    for r in p["runs"]:
-        nbs, info = _notebook_links(r), r.get("info", {})
-        link = (" " + ", ".join(f'<a href="{_esc(nb.relative_to(root))}">{_esc(label)}</a>' for label, nb in nbs) + ".") if nbs else ""
-        parts.append(f'<h3>{_esc(r["profile"])} run: {_esc(model_label(info))}, {_esc(info.get("scale", "—"))}</h3>'
-                     f'<p class="prov">{_esc(provenance_words(r, head))}{link}</p>')
-        figs += [_figure(f, c, f"{r['profile']} run, {f.name}") for f, c in run_figures(r)]
-    if p["claims_png"]: figs.append(_figure(p["claims_png"], "Ours (with 95% CI) next to the paper's numbers", "claims.png"))
-    if figs: parts += ["<h3>Figures</h3>", f'<div class="figs">{"".join(figs)}</div>']
-    return "".join(parts) + "</section>"
-
-def _report_html(papers, runs, skipped, head, stamp, root) -> str:
-    "reports/index.html: one self-contained page, every figure embedded."
-    tally, warn = _headline(pd.concat([p["rows"] for p in papers]), runs, skipped)
-    box = f'<div class="{"warn" if any(r["warnings"] for r in runs) or skipped else "ok"}">{"⚠ " if any(r["warnings"] for r in runs) else ""}{_esc(warn)}</div>'
-    parts = ["<h1>factlab: reproduced claims</h1>",
-             f'<p class="muted">Built by <code>factlab report</code> on {_esc(stamp)} at commit {_esc(str(head)[:10])}. Verdicts are computed '
-             "from the registry files <code>nbs/experiments/&lt;id&gt;.yaml</code>; CIs are 95% bootstrap intervals.</p>", f'<p class="muted">{_esc(LEGEND)}</p>',
-             f"<p><b>{_esc(tally)}</b></p>", box, _html_summary(papers)]
-    parts += [_html_paper(i, p, head, root) for i, p in enumerate(papers, 1)]
-    parts += ['<section id="runs"><h2>Runs</h2><p>Wall time of each published run beside its profile\'s budget, and whether its cache was cold or warm.</p>',
-              _html_table(runs_table(runs)), "<ul>" + "".join(f"<li>{_esc(t[2:].replace('`', ''))}</li>" for t in _totals(runs_table(runs))) + "</ul></section>"]
-    if skipped: parts.append('<section id="skipped"><h2>Skipped records</h2><ul>'
-                             + "".join(f"<li><code>{_esc(Path(f).relative_to(root))}</code>: {_esc(why)}</li>" for f, why in skipped) + "</ul></section>")
-    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>factlab report</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+def render_report(report:Report, page:str) -> str:
+    "One page of the report (a key of `PAGES`: `README.md` or `index.html`) rendered from the model by its template."
+    env, template = PAGES[page]
+    return env.get_template(template).render(r=report)
 
 # %% ../nbs/13_report.ipynb #5d5cc010
 def build_report(registry:dict|None=None, root:Path|None=None) -> dict:
@@ -414,8 +401,8 @@ def build_report(registry:dict|None=None, root:Path|None=None) -> dict:
         (root/exp_id).mkdir(exist_ok=True)
         atomic_write(root/exp_id/"claims.csv", _table(sub).to_csv(index=False))
         pngs[exp_id] = claims_figure(sub, root/exp_id/"claims.png")
-    papers, head = _papers(registry, rows, runs, pngs), provenance().get("git_sha")
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    pages = {"README.md": _report_markdown(papers, runs, skipped, head, stamp, root), "index.html": _report_html(papers, runs, skipped, head, stamp, root)}
+    report = report_model(registry, rows, runs, root, pngs, skipped, head=provenance().get("git_sha"),
+                          stamp=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    pages = {name: render_report(report, name) for name in PAGES}
     for name, text in pages.items(): atomic_write(root/name, text)   # both rendered before either is written: a failure leaves the old pair
     return dict(readme=root/"README.md", html=root/"index.html", rows=rows, skipped=skipped)

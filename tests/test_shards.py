@@ -49,7 +49,7 @@ def test_shard_expansion_names_and_params(toy):
     plan = plan_run("toy", "grid", registry=toy)
     assert list(plan.shards) == ["conditions-a__seeds-0", "conditions-a__seeds-1", "conditions-b__seeds-0", "conditions-b__seeds-1"]
     sp = plan.shards["conditions-b__seeds-1"]
-    assert sp["params"] == dict(conditions=["b"], seeds=[1]) and sp["shard_params"] == dict(conditions=["b"], seeds=[1])
+    assert sp.params == dict(conditions=["b"], seeds=[1]) and sp.shard_params == dict(conditions=["b"], seeds=[1])
     assert sp.folder.parent.name == "shards" and sp.folder.name.startswith("conditions-b__seeds-1-")
     assert plan.key != plan_run("toy", "whole", registry=toy).key
     assert list(plan_run("toy", "grid", {"seeds": [3]}, registry=toy).shards) == ["conditions-a__seeds-3", "conditions-b__seeds-3"]

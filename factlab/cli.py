@@ -58,7 +58,10 @@ def _command(args) -> int:
         out = build_report(reg); print(f"wrote {out['readme']} and {out['html']}"); return 0
     names = list(reg) if args.all else args.experiments
     if not names: raise FactlabError("Name the experiments to run, or pass --all. See `factlab list`.")
-    from factlab.runner import parse_overrides, run_experiment, run_many, sigterm_interrupts, slurm_parameters
+    from factlab.runs.batch import run_experiment, run_many
+    from factlab.runs.execute import sigterm_interrupts
+    from factlab.runs.executors import slurm_parameters
+    from factlab.runs.params import parse_overrides
     if args.jobs is not None and args.jobs < 1: raise FactlabError(f"--jobs must be at least 1, got {args.jobs}.")
     kw = dict(force=args.force, registry=reg, cell_timeout=args.cell_timeout, publish=False if args.no_publish else None, allow_dirty=args.allow_dirty)
     if args.shard and len(names) != 1: raise FactlabError("--shard runs one shard of one experiment: name exactly one experiment.")
@@ -86,7 +89,7 @@ def main(argv:list[str]|None=None) -> int:
     "Entry point of the `factlab` command; returns the exit status."
     args = _parser().parse_args(argv)
     try: return _command(args)
-    except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM during a run (`runner.Terminated`, exit 143)
+    except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM during a run (`runs.execute.Terminated`, exit 143)
         print(f"factlab: {str(e) or 'interrupted'}", file=sys.stderr); return getattr(e, "exit_code", 130)
     except Exception as e:
         if args.debug: traceback.print_exc()

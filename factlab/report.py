@@ -22,7 +22,7 @@ from markupsafe import Markup
 from .core import FactlabError, _version, atomic_write, file_sha256, provenance, reports_dir
 from .registry import VERDICTS, judge_claim, load_registry, notebook_path, paper_value
 from .results import _fmt, aggregate, caption_from_name
-from .runner import code_changed
+from .runs.store import code_changed
 
 # %% auto #0
 __all__ = ['FINDINGS', 'MARKS', 'EMOJI', 'LEGEND', 'PAGES', 'read_run', 'collect_runs', 'model_label', 'claims_rows',

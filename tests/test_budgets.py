@@ -9,7 +9,7 @@ import json
 import pytest
 
 from factlab.registry import load_registry
-from factlab.runner import profile_params
+from factlab.runs.plan import profile_params
 
 from conftest import ROOT
 

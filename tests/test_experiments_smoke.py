@@ -2,7 +2,7 @@
 import pytest
 
 from factlab.registry import VERDICTS, load_registry
-from factlab.runner import run_experiment
+from factlab.runs.batch import run_experiment
 
 from conftest import data_available
 

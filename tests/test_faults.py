@@ -51,12 +51,17 @@ import pytest
 import torch
 import yaml
 
-import factlab.runner as runner
+from factlab.runs import batch, execute, publish
+from factlab.runs import record as run_record
 from factlab import activations, core, models
 from factlab.cli import main
 from factlab.core import FactlabError, input_fingerprint
 from factlab.registry import load_experiment, load_registry
-from factlab.runner import inside_store, plan_run, publish_run, read_record, run_experiment, runs_dir
+from factlab.core import runs_dir
+from factlab.runs.batch import run_experiment
+from factlab.runs.plan import plan_run
+from factlab.runs.publish import publish_run
+from factlab.runs.store import inside_store, inputs_changed, read_record
 
 from conftest import BIN, ROOT, data_available, toy_notebook, toy_registry
 
@@ -282,7 +287,7 @@ def test_ctrl_c_writes_interrupted_record(toy):
 def test_interrupted_rerun_keeps_previous_ok_result(toy, finished, monkeypatch):
     first = finished
     def ctrl_c(*a, **k): raise KeyboardInterrupt
-    monkeypatch.setattr(runner, "_execute", ctrl_c)
+    monkeypatch.setattr(execute, "_execute", ctrl_c)
     with pytest.raises(KeyboardInterrupt): run_experiment("toy", "cpu", registry=load_registry(toy), force=True)
     assert read_record(_result())["start"] == first["start"]
     assert sorted(read_record(a)["status"] for a in _attempts()) == ["interrupted", "ok"]
@@ -294,7 +299,7 @@ def test_failed_publish_keeps_previous_publication(run_store, monkeypatch):
     dest = Path(os.environ["FACTLAB_REPORTS"])/"toy/cpu"
     assert read_record(dest)["start"] == rec["start"]
     def disk_full(*a, **k): raise OSError(28, "No space left on device")
-    monkeypatch.setattr(runner, "publish_notebook", disk_full)                   # publishing fails after the record is staged
+    monkeypatch.setattr(publish, "publish_notebook", disk_full)                   # publishing fails after the record is staged
     with pytest.raises(OSError, match="No space left"): publish_run(_result(), {**rec, "start": "later"}, keep_notebook=True)
     assert read_record(dest)["start"] == rec["start"] and (dest/"metrics.json").exists()
     assert not list(dest.parent.glob(".publishing/*"))                           # the staging folder is cleared
@@ -330,9 +335,9 @@ def test_changed_model_weights_make_a_done_run_stale(cache, tmp_path):
     folder = _save_model(tmp_path/"m", seed=0)
     models.load_model(str(folder), device="cpu")
     done = {"model/m": core.inputs_used()[f"model/{folder}"]}                    # what the run's record keeps
-    assert runner.inputs_changed(done) == []
+    assert inputs_changed(done) == []
     _save_model(folder, seed=1)                                                  # new weights, same folder, same name
-    assert runner.inputs_changed(done) == ["model/m"]
+    assert inputs_changed(done) == ["model/m"]
 
 
 ITEMS = pd.DataFrame(dict(input=["Rain fell on Paris all day."], consistent=[" It rained in Paris."],
@@ -504,7 +509,7 @@ def test_cli_unwritable_run_store_one_line(toy, run_store, monkeypatch, capsys):
 
 def test_cli_unexpected_error_one_line(toy, monkeypatch, capsys):
     def bug(*a, **k): raise RuntimeError("a bug in factlab")
-    monkeypatch.setattr(runner, "run_many", bug)
+    monkeypatch.setattr(batch, "run_many", bug)
     assert main(["--registry", str(toy), "run", "toy", "--profile", "cpu"]) == 1
     assert "unexpected RuntimeError: a bug in factlab (run again with --debug for the traceback)" in _one_line(capsys.readouterr().err)
 
@@ -600,7 +605,7 @@ def test_publish_from_dirty_tree_refused(run_store):
 
 
 def test_progress_line_shows_cell_and_notebook_output(toy, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "PROGRESS_EVERY_S", 0)
+    monkeypatch.setattr(execute, "PROGRESS_EVERY_S", 0)
     run_experiment("toy", "cpu", registry=load_registry(toy))
     err = capsys.readouterr().err
     assert "toy [cpu]: cell 3/4" in err and "step 5/10 of the toy" in err and "left" in err   # budget_s: 60 gives an estimate
@@ -661,13 +666,13 @@ def test_factlab_data_naming_a_file_refused_before_any_work(toy, run_store, monk
 
 def test_failed_publish_is_published_by_the_next_plain_run(run_store, monkeypatch, capsys):
     reg = load_registry(_registry(run_store/"proj", profiles={"cpu": dict(params={"n": 3})}))
-    real = runner.publish_run
+    real = publish.publish_run
     def disk_full(*a, **k): raise OSError(28, "No space left on device")
-    monkeypatch.setattr(runner, "publish_run", disk_full)
+    monkeypatch.setattr(publish, "publish_run", disk_full)
     with pytest.raises(FactlabError, match="succeeded .* but publishing it .* failed .*No space left.*without recomputing"):
         run_experiment("toy", "cpu", registry=reg)
     first = read_record(_result()); assert first["status"] == "ok"
-    monkeypatch.setattr(runner, "publish_run", real)
+    monkeypatch.setattr(publish, "publish_run", real)
     again = run_experiment("toy", "cpu", registry=reg)
     assert again.get("skipped") and again["start"] == first["start"]                    # not recomputed ...
     assert read_record(Path(os.environ["FACTLAB_REPORTS"])/"toy/cpu")["start"] == first["start"]   # ... but published
@@ -732,8 +737,8 @@ def test_killed_parent_takes_its_shard_processes_down_with_interrupted_records(r
 
 
 def test_log_write_error_fails_the_run_in_one_line_naming_the_file(toy, monkeypatch, capsys):
-    real = runner._execute
-    monkeypatch.setattr(runner, "_execute", lambda *a, **k: real(*a[:5], Path("/dev/full"), *a[6:], **k))   # a full disk under log.txt
+    real = execute._execute
+    monkeypatch.setattr(execute, "_execute", lambda *a, **k: real(*a[:5], Path("/dev/full"), *a[6:], **k))   # a full disk under log.txt
     rec = run_experiment("toy", "cpu", registry=load_registry(toy))
     assert rec["status"] == "failed" and "Cannot write /dev/full: No space left on device" in rec["error"]["message"]
     err = capsys.readouterr().err
@@ -742,7 +747,7 @@ def test_log_write_error_fails_the_run_in_one_line_naming_the_file(toy, monkeypa
 
 def test_judging_error_after_the_notebook_leaves_a_failed_record_naming_it(toy, monkeypatch):
     def bad_rule(*a, **k): raise TypeError("'>' not supported between instances of 'float' and 'str'")
-    monkeypatch.setattr(runner, "judge_claims", bad_rule)                                # a claim whose rule value has the wrong type
+    monkeypatch.setattr(run_record, "judge_claims", bad_rule)                                # a claim whose rule value has the wrong type
     rec = run_experiment("toy", "cpu", registry=load_registry(toy))
     assert rec["status"] == "failed" and read_record(_result())["status"] == "failed"
     assert "Judging the logged metrics against the claims of" in rec["error"]["message"] and "TypeError: '>' not supported" in rec["error"]["message"]

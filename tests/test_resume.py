@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from factlab.registry import load_registry
-from factlab.runner import read_record, run_experiment, runs_dir
+from factlab.core import runs_dir
+from factlab.runs.batch import run_experiment
+from factlab.runs.store import read_record
 
 from conftest import BIN
 

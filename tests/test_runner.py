@@ -8,7 +8,9 @@ import factlab
 from factlab.cli import main
 from factlab.core import FactlabError
 from factlab.registry import load_registry
-from factlab.runner import read_record, run_experiment, runs_dir
+from factlab.core import runs_dir
+from factlab.runs.batch import run_experiment
+from factlab.runs.store import read_record
 
 from conftest import BIN, toy_registry
 

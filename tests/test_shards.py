@@ -10,7 +10,9 @@ from factlab.cli import main
 from factlab.core import FactlabError
 from factlab.registry import load_registry, shard_grid
 from factlab.report import build_report, provenance_words
-from factlab.runner import checkpoint_dir, plan_run, read_record, run_experiment
+from factlab.runs.batch import run_experiment
+from factlab.runs.plan import plan_run
+from factlab.runs.store import checkpoint_dir, read_record
 
 from conftest import toy_registry
 
@@ -45,12 +47,12 @@ def _starts(rec): return {e["name"]: e["start"] for e in rec["shards"]}
 
 def test_shard_expansion_names_and_params(toy):
     plan = plan_run("toy", "grid", registry=toy)
-    assert list(plan["shards"]) == ["conditions-a__seeds-0", "conditions-a__seeds-1", "conditions-b__seeds-0", "conditions-b__seeds-1"]
-    sp = plan["shards"]["conditions-b__seeds-1"]
-    assert sp["params"] == dict(conditions=["b"], seeds=[1]) and sp["shard_params"] == dict(conditions=["b"], seeds=[1])
-    assert sp["run_dir"].parent.name == "shards" and sp["run_dir"].name.startswith("conditions-b__seeds-1-")
-    assert plan["key"] != plan_run("toy", "whole", registry=toy)["key"]
-    assert list(plan_run("toy", "grid", {"seeds": [3]}, registry=toy)["shards"]) == ["conditions-a__seeds-3", "conditions-b__seeds-3"]
+    assert list(plan.shards) == ["conditions-a__seeds-0", "conditions-a__seeds-1", "conditions-b__seeds-0", "conditions-b__seeds-1"]
+    sp = plan.shards["conditions-b__seeds-1"]
+    assert sp.params == dict(conditions=["b"], seeds=[1]) and sp.shard_params == dict(conditions=["b"], seeds=[1])
+    assert sp.folder.parent.name == "shards" and sp.folder.name.startswith("conditions-b__seeds-1-")
+    assert plan.key != plan_run("toy", "whole", registry=toy).key
+    assert list(plan_run("toy", "grid", {"seeds": [3]}, registry=toy).shards) == ["conditions-a__seeds-3", "conditions-b__seeds-3"]
     with pytest.raises(FactlabError, match="no shard 'seeds-9'.*Shards:"): plan_run("toy", "seeds", registry=toy, shard="seeds-9")
 
 
@@ -109,9 +111,9 @@ def test_kernel_sees_its_checkpoint_folder_kept_after_a_failure_and_removed_afte
     monkeypatch.setenv("TOY_FAIL_SEEDS", "0")
     plan = plan_run("toy", "seeds", registry=toy, shard="seeds-0")
     failed = run_experiment("toy", "seeds", registry=toy, shard="seeds-0")
-    folder = checkpoint_dir(plan["run_dir"])
+    folder = checkpoint_dir(plan.folder)
     assert failed["status"] == "failed" and (folder/"step.txt").read_text() == "1"      # kept for the rerun to resume from
-    assert (plan["run_dir"]/"checkpoints_env.txt").read_text() == str(folder)         # what the kernel saw
+    assert (plan.folder/"checkpoints_env.txt").read_text() == str(folder)         # what the kernel saw
     monkeypatch.delenv("TOY_FAIL_SEEDS")
     assert run_experiment("toy", "seeds", registry=toy, shard="seeds-0")["status"] == "ok" and not folder.exists()
 

@@ -132,7 +132,7 @@ def shard_toy(run_store):
 
 
 def test_slurm_executor_runs_a_profile_as_shards(slurm_env, shard_toy):
-    from factlab.runner import run_experiment
+    from factlab.runs.batch import run_experiment
     rec = run_experiment("toy", "seeds", registry=shard_toy, executor="slurm", jobs=2, slurm=dict(slurm_partition="debug", timeout_min=5))
     assert rec["status"] == "ok", rec["error"]
     assert [e["name"] for e in rec["shards"]] == ["seeds-0", "seeds-1"] and all(e["status"] == "ok" for e in rec["shards"])
@@ -143,7 +143,7 @@ def test_slurm_executor_runs_a_profile_as_shards(slurm_env, shard_toy):
 def test_slurm_shard_killed_without_a_record_fails_the_merge_instead_of_hanging(slurm_env, shard_toy):
     "No accounting: submitit cannot see a job that died without a result; the runner's own polling (scontrol) does."
     import signal, threading
-    from factlab.runner import run_experiment
+    from factlab.runs.batch import run_experiment
     out = {}
     t = threading.Thread(target=lambda: out.update(rec=run_experiment("toy", "slow", registry=shard_toy, executor="slurm",
                                                                       slurm=dict(slurm_partition="debug", timeout_min=5))))
@@ -165,8 +165,10 @@ def test_slurm_shard_killed_without_a_record_fails_the_merge_instead_of_hanging(
 def test_slurm_shard_resumes_from_its_checkpoints_after_a_time_limit_signal(slurm_env, shard_toy):
     "SLURM's time-limit signal (sent at once, as submitit's tests do): the job checkpoints, requeues, and the shard resumes its steps."
     import threading
-    from factlab.runner import plan_run, run_experiment, checkpoint_dir
-    steps = checkpoint_dir(plan_run("toy", "slow", registry=shard_toy, shard="seeds-0")["run_dir"])/"steps.txt"
+    from factlab.runs.batch import run_experiment
+    from factlab.runs.plan import plan_run
+    from factlab.runs.store import checkpoint_dir
+    steps = checkpoint_dir(plan_run("toy", "slow", registry=shard_toy, shard="seeds-0").folder)/"steps.txt"
     out = {}
     t = threading.Thread(target=lambda: out.update(rec=run_experiment("toy", "slow", registry=shard_toy, executor="slurm",
                                                                       slurm=dict(slurm_partition="debug", timeout_min=5))))

@@ -36,7 +36,7 @@ import torch
 
 from factlab.core import provenance
 from factlab.data import statements
-from factlab.fib import fib_items, fib_prompts
+from factlab.recipes.fib import fib_items, fib_prompts
 from factlab.models import load_model
 from factlab.scoring import completion_logprobs, reduce_logprobs
 
@@ -68,7 +68,7 @@ def lmeval_tokens(lm, context:str, continuation:str) -> tuple[list[int], list[in
 
 
 def run_factlab(model, tok, reqs, batch_size, per_item=False):
-    if per_item:   # as factlab.fib.score_fib: one call per prompt, its summaries sharing the prompt's forward
+    if per_item:   # as factlab.recipes.fib.score_fib: one call per prompt, its summaries sharing the prompt's forward
         return np.concatenate([reduce_logprobs(completion_logprobs(model, tok, [p, p], [reqs[j][1], reqs[j + 1][1]], batch_size=2, add_bos=True), "sum")
                                for j, p in ((j, reqs[j][0]) for j in range(0, len(reqs), 2))])
     return reduce_logprobs(completion_logprobs(model, tok, [c for c, _ in reqs], [y for _, y in reqs], batch_size=batch_size, add_bos=True), "sum")

@@ -6,14 +6,14 @@ Docs: https://factlab.github.io/factlab/activations.html.md"""
 
 # %% ../nbs/05_activations.ipynb #436876d1
 from __future__ import annotations
-import os, re
+import io, os, re
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from .cache import code_version, move_aside
-from .core import FactlabError, cache_dir, stable_hash
+from .core import FactlabError, atomic_write, cache_dir, stable_hash
 from .models import load_model, model_fingerprint
 from .scoring import _context_ids, _device, _pad_id, _resolve_bos, _right_pad
 
@@ -144,6 +144,5 @@ def cached_activations(model_name:str,     # how the model is known (an offline 
         return acts[:, [int(l) for l in layers]]
     if model is None or tokenizer is None: model, tokenizer = _loaded(model_name)
     acts = get_activations(model, tokenizer, texts, layers=layers, position=position, add_bos=add_bos, **kw)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"; torch.save(acts, tmp); os.replace(tmp, path)
+    buf = io.BytesIO(); torch.save(acts, buf); atomic_write(path, buf.getvalue())
     return acts

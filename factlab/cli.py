@@ -54,7 +54,7 @@ def _command(args) -> int:
     reg = load_registry(args.registry)
     if args.command == "list": _list(reg); return 0
     if args.command == "report":
-        from factlab.report import build_report
+        from factlab.report.render import build_report
         out = build_report(reg); print(f"wrote {out['readme']} and {out['html']}"); return 0
     names = list(reg) if args.all else args.experiments
     if not names: raise FactlabError("Name the experiments to run, or pass --all. See `factlab list`.")

@@ -346,7 +346,7 @@ FIB_TEXTS = [*ITEMS.input, *ITEMS.consistent, *ITEMS.inconsistent, "".join(map(c
 
 
 def _fib_scores(folder):
-    from factlab.fib import score_fib
+    from factlab.recipes.fib import score_fib
     model, tok = models.load_model(str(folder), device="cpu")
     return score_fib(model, tok, ITEMS, templates=(0,), model_key="my-model", progress=False)
 

@@ -21,6 +21,6 @@ def test_help_imports_neither_torch_nor_transformers():
 
 def test_parameter_comments_reach_help():
     import pydoc
-    from factlab.fib import score_fib
+    from factlab.recipes.fib import score_fib
     text = pydoc.render_doc(score_fib)
     assert "Parameters:" in text and "share_prefix: run the prompt once for both summaries" in text

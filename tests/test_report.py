@@ -11,7 +11,9 @@ import pytest
 import factlab
 from factlab.core import file_sha256
 from factlab.registry import judge_claims, load_registry
-from factlab.report import build_report, claims_rows, collect_runs
+from factlab.report.model import claims_rows
+from factlab.report.render import build_report
+from factlab.report.runs import collect_runs
 
 from conftest import ROOT
 

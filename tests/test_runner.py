@@ -137,7 +137,7 @@ def own_factlab(run_store, monkeypatch):
 def test_record_lists_the_imported_modules_with_their_hashes(toy, own_factlab):
     rec = run_experiment("toy", "cpu", registry=load_registry(toy))
     code = rec["code"]
-    assert {"factlab", "factlab.results", "factlab.core"} <= set(code) and "factlab.fib" not in code
+    assert {"factlab", "factlab.results", "factlab.core"} <= set(code) and "factlab.recipes.fib" not in code
     assert Path(code["factlab.results"]["file"]) == own_factlab/"results.py"
     assert code["factlab.results"]["sha256"] == hashlib.sha256((own_factlab/"results.py").read_bytes()).hexdigest()
 
@@ -154,7 +154,7 @@ def test_editing_an_imported_module_reruns(toy, own_factlab, capsys):
 def test_editing_a_module_the_run_did_not_import_skips(toy, own_factlab):
     reg = load_registry(toy)
     first = run_experiment("toy", "cpu", registry=reg)
-    with open(own_factlab/"fib.py", "a") as f: f.write("\n# an edit\n")
+    with open(own_factlab/"recipes"/"fib.py", "a") as f: f.write("\n# an edit\n")
     again = run_experiment("toy", "cpu", registry=reg)
     assert again.get("skipped") and again["start"] == first["start"]
 

@@ -9,7 +9,8 @@ import pytest
 from factlab.cli import main
 from factlab.core import FactlabError
 from factlab.registry import load_registry, shard_grid
-from factlab.report import build_report, provenance_words
+from factlab.report.render import build_report
+from factlab.report.runs import provenance_words
 from factlab.runs.batch import run_experiment
 from factlab.runs.plan import plan_run
 from factlab.runs.store import checkpoint_dir, read_record

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from ..core import FactlabError, data_dir, did_you_mean, note_input
-from ..fib import fib_items, summary_sentences
+from .fib import fib_items, summary_sentences
 from ..stats import Estimate, bootstrap, stratified_bootstrap
 
 # %% auto #0

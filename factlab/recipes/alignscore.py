@@ -131,12 +131,17 @@ def pad_pairs(encoded:list, pad_id:int) -> dict:
 # %% ../../nbs/28_recipes_alignscore.ipynb #as016
 _HEAD_IDS = {k: i for i, k in enumerate(HEADS)}
 
-def alignment_batches(tokenizer, pairs:pd.DataFrame, batch_size:int=32, max_length:int=128):
-    "A `fit` batch function: (step, generator) -> a padded batch of pairs drawn uniformly, with each one's head and label."
+def alignment_batches(tokenizer, pairs:pd.DataFrame, batch_size:int=32, max_length:int=128,
+                      window:int=4,  # a batch is drawn from `window * batch_size` pairs adjacent in length order
+                     ):
+    "A `fit` batch function: (step, generator) -> a padded batch of pairs of similar length, with each one's head and label."
     enc = encode_pairs(tokenizer, pairs.context.tolist(), pairs.claim.tolist(), max_length)
     heads = torch.tensor([_HEAD_IDS[h] for h in pairs["head"]]); labels = torch.tensor(pairs.label.to_numpy(), dtype=torch.float)
+    by_length = torch.tensor(sorted(range(len(enc)), key=lambda i: len(enc[i][0])))
+    span = min(window * batch_size, len(enc))
     def batch(step, gen):
-        idx = torch.randint(len(enc), (batch_size,), generator=gen)
+        start = torch.randint(len(enc), (1,), generator=gen)             # a window of the length order, wrapping at the end:
+        idx = by_length[(start + torch.randint(span, (batch_size,), generator=gen)) % len(enc)]   # every pair equally likely
         return dict(pad_pairs([enc[i] for i in idx], tokenizer.pad_token_id), head=heads[idx], label=labels[idx])
     return batch
 
@@ -159,6 +164,7 @@ def train_alignment_function(encoder:str="all-minilm-l6-v2",
                              max_length:int=128,        # tokens per training pair
                              n_per_task:int=3000,       # training pairs per task at most (0: all)
                              freeze_embeddings:bool=True, # keep the word embeddings fixed (a cpu saving)
+                             cpu_bf16:bool=True,        # on the CPU: bf16 autocast and fused AdamW (`TrainConfig`); off: fp32
                              seed:int=0,
                              cache:bool=True,           # keep the trained function in FACTLAB_CACHE/models, keyed by all of the above
                              progress:bool=True) -> tuple[AlignmentFunction, object, list]:
@@ -166,13 +172,13 @@ def train_alignment_function(encoder:str="all-minilm-l6-v2",
     if steps < 1 or batch_size < 1 or lr <= 0: raise FactlabError(f"steps and batch_size must be >= 1 and lr > 0, got {steps}, {batch_size}, {lr}.")
     pairs = alignment_pairs("train", n_per_task=n_per_task, seed=seed)   # read first: records the inputs even on a cache hit
     key = dict(encoder=encoder, weights=model_fingerprint(encoder), steps=steps, batch_size=batch_size, lr=lr, max_length=max_length,
-               n_per_task=n_per_task, freeze_embeddings=freeze_embeddings, seed=seed, code=code_version("recipes.alignscore", "train"),
+               n_per_task=n_per_task, freeze_embeddings=freeze_embeddings, cpu_bf16=cpu_bf16, seed=seed, code=code_version("recipes.alignscore", "train"),
                data=sorted(input_fingerprint(p) for p in (data_dir()/"text_pairs").rglob("*") if p.is_file()))
     def build():
         fn, tok = alignment_function(encoder, seed=seed)
         if freeze_embeddings: fn.encoder.get_input_embeddings().weight.requires_grad_(False)
         cfg = TrainConfig(steps=steps, batch_size=batch_size, seq_len=max_length, lr=lr, min_lr=lr / 10, warmup=max(1, steps // 10),
-                          seed=seed, progress=progress, log_every=max(1, steps // 20))
+                          seed=seed, progress=progress, log_every=max(1, steps // 20), cpu_bf16=cpu_bf16, cpu_fused_adamw=cpu_bf16)
         history = fit(fn, alignment_batches(tok, pairs, batch_size, max_length), cfg, objective=alignment_loss)["history"]
         return fn.eval(), tok, history
     def save(obj, path):
@@ -183,10 +189,12 @@ def train_alignment_function(encoder:str="all-minilm-l6-v2",
         return fn.eval(), tok, state["history"]
     return cached("alignment_function", key, 1, build, save, load, cache=cache, folder="models")
 
-# %% ../../nbs/28_recipes_alignscore.ipynb #as019
+# %% ../../nbs/28_recipes_alignscore.ipynb #as020
 @torch.no_grad()
 def pair_outputs(fn:AlignmentFunction, tokenizer, contexts:list[str], claims:list[str],
-                 max_length:int=512, batch_size:int=16, progress:bool=False) -> dict:
+                 max_length:int=512, batch_size:int=16, progress:bool=False,
+                 cpu_bf16:bool=False, # on the CPU, bf16 autocast (faster; scores move in the third digit)
+                ) -> dict:
     "Each pair's P(aligned) from the 3-way and the binary head and the regression head's value: {'tri', 'bin', 'reg'} -> array."
     enc = encode_pairs(tokenizer, contexts, claims, max_length)
     order = sorted(range(len(enc)), key=lambda i: -len(enc[i][0]))   # similar lengths share a batch: little padding
@@ -194,7 +202,8 @@ def pair_outputs(fn:AlignmentFunction, tokenizer, contexts:list[str], claims:lis
     dev = next(fn.parameters()).device; fn.eval()
     for b in tqdm(range(0, len(order), batch_size), disable=not progress, desc="alignment pairs"):
         idx = order[b:b + batch_size]
-        r = fn(**{k: v.to(dev) for k, v in pad_pairs([enc[i] for i in idx], tokenizer.pad_token_id).items()})
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16 and dev.type == "cpu"):
+            r = fn(**{k: v.to(dev) for k, v in pad_pairs([enc[i] for i in idx], tokenizer.pad_token_id).items()})
         out["tri"][idx] = r["tri"].float().softmax(-1)[:, 0].cpu().numpy()
         out["bin"][idx] = r["bin"].float().softmax(-1)[:, 1].cpu().numpy()
         out["reg"][idx] = r["reg"].float()[:, 0].cpu().numpy()
@@ -222,7 +231,7 @@ def task_metrics(fn:AlignmentFunction, tokenizer, pairs:pd.DataFrame, # held-out
             if head == "tri": res[f"{task}_balanced_accuracy"] = bootstrap(yp, lambda a: np.array([_balanced_accuracy(x) for x in a]), n_boot=n_boot, seed=seed)
     return res
 
-# %% ../../nbs/28_recipes_alignscore.ipynb #as021
+# %% ../../nbs/28_recipes_alignscore.ipynb #as022
 _SENTENCE_END = re.compile(r"""(?:(?<=[.!?])|(?<=[.!?]["')\]]))\s+(?=["'(\[]?[A-Z0-9])|\s*\n+\s*""")
 
 def split_sentences(text:str) -> list[str]:
@@ -236,7 +245,7 @@ def context_chunks(text:str, chunk_words:int=350) -> list[str]:
     per = max(len(sents) // (len(text.split()) // chunk_words + 1), 1)
     return [" ".join(sents[i:i + per]) for i in range(0, len(sents), per)]
 
-# %% ../../nbs/28_recipes_alignscore.ipynb #as024
+# %% ../../nbs/28_recipes_alignscore.ipynb #as025
 AGGREGATIONS = {  # name -> (chunk the context, split the claim)
     "chunks_sentences": (True, True), "chunks": (True, False), "sentences": (False, True), "whole": (False, False)}
 
@@ -254,17 +263,18 @@ def mean_of_max(pairs:pd.DataFrame, scores, n_items:int) -> np.ndarray:
     per = pairs.assign(score=np.asarray(scores)).groupby(["item", "sentence"]).score.max().groupby("item").mean()
     return per.reindex(range(n_items)).to_numpy()
 
-# %% ../../nbs/28_recipes_alignscore.ipynb #as028
+# %% ../../nbs/28_recipes_alignscore.ipynb #as029
 def alignscore_variants(fn:AlignmentFunction, tokenizer, contexts:list[str], claims:list[str],
                         variants=(("chunks_sentences", "tri"),), # (aggregation in AGGREGATIONS, head in HEADS) pairs
-                        chunk_words:int=350, max_length:int=512, batch_size:int=16, progress:bool=False) -> dict:
+                        chunk_words:int=350, max_length:int=512, batch_size:int=16, progress:bool=False,
+                        cpu_bf16:bool=False) -> dict:
     "{(aggregation, head): one score per (context, claim) item}, every unique piece pair scored once."
     if len(contexts) != len(claims): raise FactlabError(f"{len(contexts)} contexts but {len(claims)} claims: give one context per claim.")
     bad = [v for v in variants if v[0] not in AGGREGATIONS or v[1] not in HEADS]
     if bad: raise FactlabError(f"Unknown variant(s) {bad}: aggregations are {', '.join(AGGREGATIONS)}, heads {', '.join(HEADS)}.")
     plans = {agg: aggregation_pairs(contexts, claims, *AGGREGATIONS[agg], chunk_words) for agg in {a for a, _ in variants}}
     unique = pd.concat(plans.values())[["context", "claim"]].drop_duplicates().reset_index(drop=True)
-    outs = pair_outputs(fn, tokenizer, unique.context.tolist(), unique.claim.tolist(), max_length, batch_size, progress)
+    outs = pair_outputs(fn, tokenizer, unique.context.tolist(), unique.claim.tolist(), max_length, batch_size, progress, cpu_bf16)
     at = {pair: i for i, pair in enumerate(zip(unique.context, unique.claim))}
     res = {}
     for agg, head in variants:
@@ -280,7 +290,7 @@ def alignscore(contexts:list[str], claims:list[str],
     agg = next(k for k, v in AGGREGATIONS.items() if v == (chunk, split))
     return alignscore_variants(fn, tokenizer, contexts, claims, [(agg, head)], chunk_words, max_length, batch_size)[(agg, head)]
 
-# %% ../../nbs/28_recipes_alignscore.ipynb #as032
+# %% ../../nbs/28_recipes_alignscore.ipynb #as033
 @torch.no_grad()
 def sentence_embeddings(model, tokenizer, texts:list[str], max_length:int=256, batch_size:int=32) -> torch.Tensor:
     "Mean-pooled, unit-length embeddings of `texts` (the sentence-transformers recipe for all-MiniLM-L6-v2)."
@@ -301,13 +311,17 @@ def embedding_similarity(model, tokenizer, contexts:list[str], claims:list[str],
 
 def lm_consistency(model, tokenizer, contexts:list[str], claims:list[str],
                    max_context_tokens:int=512, # the context's first tokens kept
-                   template:str="{context}\n\nSummary:", batch_size:int=4) -> np.ndarray:
+                   template:str="{context}\n\nSummary:", batch_size:int=4,
+                   cpu_bf16:bool=False, # on the CPU, bf16 autocast
+                   progress:bool=False) -> np.ndarray:
     "Mean log-probability per token of ' ' + claim after the (cut) context and the cue: the FIB-style likelihood score."
     cut = [tokenizer.decode(tokenizer(c, add_special_tokens=False).input_ids[:max_context_tokens]) for c in contexts]
-    lps = completion_logprobs(model, tokenizer, [template.format(context=c) for c in cut], [" " + c.strip() for c in claims], batch_size=batch_size)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16 and model.device.type == "cpu"):
+        lps = completion_logprobs(model, tokenizer, [template.format(context=c) for c in cut], [" " + c.strip() for c in claims],
+                                  batch_size=batch_size, progress=progress)
     return reduce_logprobs(lps, "mean")
 
-# %% ../../nbs/28_recipes_alignscore.ipynb #as036
+# %% ../../nbs/28_recipes_alignscore.ipynb #as037
 def plot_training(history:list[dict]):
     "The training loss per logged step of `train_alignment_function`'s history."
     import matplotlib.pyplot as plt

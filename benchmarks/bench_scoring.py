@@ -2,9 +2,9 @@
 per-example Hugging Face loop (one forward per statement), and one long prompt with two completions scored
 with the prompt run once vs run with each completion. Prints a JSON record with the machine, the timings and the ratios.
 
-`completion_logprobs` is timed twice: plain batching (`share_prefix=False`, every row runs all its tokens)
-and the default, where each batch's common leading tokens run once. The cities statements all begin with
-BOS "The city of", so the default does less work; how much less depends on the dataset.
+`completion_logprobs` is timed twice: plain batching (`share_prefix=False`, every statement its own branch of
+the packed row, all its tokens run) and the default, where each distinct prefix runs once. The cities
+statements all begin with BOS "The city of", so the default does less work; how much less depends on the dataset.
 
 It also places the plain batched mode and the loop under the machine's roof: forward FLOPs (2·N per token)
 per second, against the fp32 FLOP/s of a large matmul measured on the spot. On a CPU plain batching runs close
@@ -79,7 +79,7 @@ def main():
     ratio = lambda k: round(float(np.median(times["loop"] / times[k])), 2)   # per repetition, then the median
     max_diff = max(float(np.abs(plain - loop).max()), float(np.abs(shared - loop).max()))
 
-    # 2. one long prefix, two completions: shared KV cache vs two full forwards (batched) vs two one-by-one
+    # 2. one long prefix, two completions: one shared tree vs two full forwards (batched) vs two one-by-one
     prefix_texts, _ = statements("cities", n=a.prefix_statements, seed=1)
     prefix, comps = " ".join(prefix_texts), [" " + texts[0], " " + texts[1]]
     prefix_tokens = len(tok(prefix).input_ids) + 1

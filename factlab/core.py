@@ -16,8 +16,8 @@ import torch
 # %% auto #0
 __all__ = ['PROVENANCE_PACKAGES', 'FactlabError', 'did_you_mean', 'seed_everything', 'determinism_flags', 'get_device',
            'project_root', 'cache_dir', 'data_dir', 'data_roots', 'runs_dir', 'reports_dir', 'stable_hash',
-           'file_sha256', 'atomic_write', 'input_fingerprint', 'note_input', 'input_path_now', 'inputs_used',
-           'provenance']
+           'file_sha256', 'atomic_write', 'jsonable', 'input_fingerprint', 'note_input', 'input_path_now',
+           'inputs_used', 'provenance']
 
 # %% ../nbs/00_core.ipynb #19c051e8
 class FactlabError(Exception):
@@ -144,6 +144,13 @@ def _write_error(path, e:OSError) -> FactlabError:
 
 def _umask() -> int:
     mask = os.umask(0); os.umask(mask); return mask
+
+# %% ../nbs/00_core.ipynb #c0a1b2c4
+def jsonable(x):
+    "`x` with NumPy and torch numbers and arrays, also inside tuples, lists and dicts, as plain Python values."
+    if isinstance(x, dict): return {k: jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [jsonable(v) for v in x]
+    return x.tolist() if isinstance(x, (np.ndarray, np.generic, torch.Tensor)) else x
 
 # %% ../nbs/00_core.ipynb #f69699fd
 _FINGERPRINTS = {}  # (path, size, mtime_ns) -> sha256, for this process

@@ -6,7 +6,7 @@ Docs: https://factlab.github.io/factlab/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #7ead831c
 from __future__ import annotations
-import json, os, urllib.error, urllib.request, warnings
+import hashlib, json, os, urllib.error, urllib.request, warnings
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -15,7 +15,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from .core import FactlabError, cache_dir, data_roots, did_you_mean, input_fingerprint, note_input
+from .core import FactlabError, atomic_write, cache_dir, data_roots, did_you_mean, input_fingerprint, note_input
 
 # %% auto #0
 __all__ = ['SOURCES', 'TRUTH_PROBE_SETS', 'FIB_FILES', 'BIGBENCH_TASKS', 'list_datasets', 'source_of', 'pinned_sha256',
@@ -118,15 +118,12 @@ def _offline() -> bool: return any(os.environ.get(v, "") not in ("", "0") for v 
 
 def _download(rel:str, dest:Path):
     "Fetch `rel` from its original repository into `dest` (atomically)."
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    with urllib.request.urlopen(_url(rel), timeout=30) as r: tmp.write_bytes(r.read())
-    expected, got = pinned_sha256().get(rel), input_fingerprint(tmp)
+    with urllib.request.urlopen(_url(rel), timeout=30) as r: blob = r.read()
+    expected, got = pinned_sha256().get(rel), hashlib.sha256(blob).hexdigest()
     if expected and got != expected:
-        tmp.unlink()
         raise FactlabError(f"{rel} downloaded from {_url(rel)} has sha256 {got}, not the pinned {expected}: "
                            "the source changed or the download was damaged; nothing was kept. Retry, or put a checked copy under $FACTLAB_DATA.")
-    tmp.rename(dest)
+    atomic_write(dest, blob)
 
 def _check_pinned(rel:str, path:Path) -> str|None:
     "Warn when a local copy of a downloadable file differs from the pinned one; returns the pinned sha256 it differs from, or None."

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import FactlabError, atomic_write
+from .core import FactlabError, atomic_write, jsonable
 from .stats import Estimate, combine_seeds
 from .registry import get_experiment, judge_claims, load_registry
 
@@ -42,12 +42,6 @@ def caption_from_name(name:str) -> str:
     return name.replace("__", ": ").replace("_", " ")
 
 # %% ../nbs/11_results.ipynb #a28d7f79
-def _jsonable(x):
-    if isinstance(x, (np.floating, np.integer)): return x.item()
-    if isinstance(x, (tuple, np.ndarray)): return [_jsonable(v) for v in x]
-    if isinstance(x, list): return [_jsonable(v) for v in x]
-    return x
-
 class Results:
     "What one run of an experiment notebook measured, saved under `out_dir` for the runner and the report."
     def __init__(self,
@@ -60,7 +54,7 @@ class Results:
 
     def info(self, **kw):
         "Describe the run (e.g. `model=`, `scale=`): shown beside its claims in the report."
-        self.meta.update({k: _jsonable(v) for k, v in kw.items()})
+        self.meta.update({k: jsonable(v) for k, v in kw.items()})
 
     def log(self, key:str, value, ci=None, n:int|None=None, seed:int|None=None):
         "Record metric `key`: an `Estimate` as is, or a `value` with its own 95% `ci` and sample size `n`; and the `seed` it came from."
@@ -70,7 +64,7 @@ class Results:
         if isinstance(value, Estimate):
             if ci is not None or n is not None: raise FactlabError(f"metric {key!r}: an Estimate carries its own ci and n; pass it alone.")
             value, ci, n = value.value, [value.lo, value.hi], value.n
-        self.samples.setdefault(key, []).append(dict(value=_jsonable(value), ci=_jsonable(ci), n=_jsonable(n), seed=_jsonable(seed)))
+        self.samples.setdefault(key, []).append(dict(value=jsonable(value), ci=jsonable(ci), n=jsonable(n), seed=jsonable(seed)))
 
     @property
     def metrics(self) -> dict:

@@ -70,59 +70,87 @@ def _right_pad(seqs:list[list[int]], pad:int, device) -> tuple[torch.Tensor, tor
     for i, s in enumerate(seqs): ids[i, :len(s)] = torch.tensor(s); mask[i, :len(s)] = 1
     return ids.to(device), mask.to(device)
 
-# %% ../nbs/04_scoring.ipynb #0874d237
-def _token_logprobs(logits, ids, starts, ends) -> list[np.ndarray]:
-    "log p(ids[i, t] | ids[i, :t]) for t in [starts[i], ends[i]) of each row; `logits` may hold only the last positions."
-    out, off = [], ids.shape[1] - logits.shape[1]
-    for i, (s, e) in enumerate(zip(starts, ends)):
-        if e <= s: out.append(np.zeros(0, dtype=np.float64)); continue
-        lp = torch.log_softmax(logits[i, s - 1 - off:e - 1 - off].float(), -1)
-        out.append(lp.gather(-1, ids[i, s:e, None])[:, 0].double().cpu().numpy())
-    return out
+# %% ../nbs/04_scoring.ipynb #f1a2b3c4
+def _lcp(a:list, b:list) -> int:
+    "Length of the longest common prefix of two token lists."
+    n = min(len(a), len(b))
+    return next((k for k in range(n) if a[k] != b[k]), n)
 
-# %% ../nbs/04_scoring.ipynb #a74183ff
-def _common_prefix_len(seqs:list[list[int]]) -> int:
-    "Length of the tokens every sequence begins with, leaving each at least one token of its own."
-    lo, hi = min(seqs), max(seqs)                      # the lexicographic extremes bound every common prefix
-    n = next((k for k, (a, b) in enumerate(zip(lo, hi)) if a != b), min(len(lo), len(hi)))
-    return min(n, min(len(s) for s in seqs) - 1)
+def _token_tree(seqs:list[list[int]], share:bool=True) -> tuple[list, list, list, list]:
+    "(tokens, parents, depths) of the nodes of the prefix tree of sorted `seqs`, and each sequence's path of nodes; `share=False`: a branch per sequence."
+    tokens, parents, depths, paths = [], [], [], []
+    for j, s in enumerate(seqs):
+        path = paths[-1][:_lcp(seqs[j - 1], s)] if share and j else []
+        for t in s[len(path):]:
+            parents.append(path[-1] if path else -1); depths.append(len(path)); tokens.append(t)
+            path = path + [len(tokens) - 1]
+        paths.append(path)
+    return tokens, parents, depths, paths
 
-# %% ../nbs/04_scoring.ipynb #9afaaf68
-def _prefix_then_rest(model, ids, mask, pos, L:int, keep:int) -> torch.Tensor:
-    "The last `keep` positions' logits of a right-padded batch whose rows share their first `L` tokens, the prefix run once."
-    B, T = ids.shape
-    pre = model(input_ids=ids[:1, :L], use_cache=True, **_keep_kw(model, max(1, keep - (T - L))))
-    cache = _cache_of(pre); cache.batch_repeat_interleave(B)
-    rest = model(input_ids=ids[:, L:], attention_mask=mask, position_ids=pos[:, L:],
-                 **_cache_kw(model, cache), **_keep_kw(model, min(keep, T - L))).logits
-    if keep <= T - L: return rest[:, -keep:]
-    return torch.cat([pre.logits[:, -(keep - (T - L)):].expand(B, -1, -1), rest], 1)
+# %% ../nbs/04_scoring.ipynb #f1a2b3c8
+def _tree_mask(parents:list[int]) -> np.ndarray:
+    "n × n booleans: node i sees node j when j is i or an ancestor of i (parents come before their children)."
+    sees = np.zeros((len(parents), len(parents)), dtype=bool)
+    for i, p in enumerate(parents):
+        if p >= 0: sees[i] = sees[p]
+        sees[i, i] = True
+    return sees
+
+def _attention_arg(model, sees:torch.Tensor, depths:torch.Tensor):
+    "The packed row's additive 4D attention mask, or a mask per layer type for a model with sliding-window layers."
+    dtype, cfg = next(model.parameters()).dtype, model.config.get_text_config()
+    window = getattr(cfg, "sliding_window", None)
+    near = sees & (depths[:, None] - depths[None, :] < window) if window else sees
+    additive = lambda m: torch.zeros(m.shape, dtype=dtype).masked_fill(~m, torch.finfo(dtype).min)[None, None].to(_device(model))
+    types = getattr(cfg, "layer_types", None)
+    if types is None: return additive(near)                     # one kind of layer, windowed when the model has a window
+    if "sliding_attention" not in types: return additive(sees)
+    return {t: additive(near if t == "sliding_attention" else sees) for t in set(types)}
+
+# %% ../nbs/04_scoring.ipynb #f1a2b3d2
+def _chunks(ctx:list, seqs:list, order:list[int], batch_size:int, max_tokens:int, share:bool=True) -> list[list[int]]:
+    "The requests of `order` in consecutive forwards of ≤ `batch_size` requests and ≤ `max_tokens` new tree nodes, a prompt's requests kept together."
+    chunks, size = [], 0
+    for j, i in enumerate(order):
+        prev = order[j - 1] if j else None
+        new = len(seqs[i]) - (_lcp(seqs[prev], seqs[i]) if share and j else 0)
+        if chunks and len(chunks[-1]) < batch_size and (size + new <= max_tokens or ctx[prev] == ctx[i]):
+            chunks[-1].append(i); size += new
+        else: chunks.append([i]); size = len(seqs[i])
+    return chunks
+
+def _head_logprobs(model, hidden:torch.Tensor, targets:torch.Tensor) -> torch.Tensor:
+    "log p(target) of each row of final hidden states, through the model's output head."
+    logits = model.get_output_embeddings()(hidden).float()
+    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+    if cap: logits = torch.tanh(logits / cap) * cap
+    return torch.log_softmax(logits, -1).gather(-1, targets[:, None])[:, 0]
 
 # %% ../nbs/04_scoring.ipynb #aefbff67
 @torch.no_grad()
 def completion_logprobs(model, tokenizer,
                         prompts:list[str],      # conditioning texts
                         completions:list[str],  # texts scored after each prompt (same length as `prompts`)
-                        batch_size:int=32,
+                        batch_size:int=32,      # requests per forward
                         add_bos:bool|None=None, # None: prepend BOS when `factlab.models.needs_bos(tokenizer)`
                         progress:bool=False,
-                        share_prefix:bool=True, # run each batch's common leading tokens once (same numbers, less work)
+                        share_prefix:bool=True, # run each distinct prefix once (same numbers, less work)
+                        max_tokens:int=512,     # tree nodes per forward (a prompt's requests are never split)
                        ) -> list[np.ndarray]:
     "Per-token log p of each completion's tokens given its prompt (float64 arrays, one per pair)."
     ctx, seqs = _pair_ids(tokenizer, prompts, completions, add_bos)
-    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
-    out, dev, pad = [None] * len(seqs), _device(model), _pad_id(tokenizer)
-    for b in tqdm(range(0, len(order), batch_size), disable=not progress, desc="scoring"):
-        idx = order[b:b + batch_size]
-        ids, mask = _right_pad([seqs[i] for i in idx], pad, dev)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        starts = [len(ctx[i]) for i in idx]
-        keep = ids.shape[1] - min(starts) + 1          # positions whose logits score a completion token
-        L = _common_prefix_len([seqs[i] for i in idx]) if share_prefix and len(idx) > 1 else 0   # < 2 (BOS alone): not worth a second forward
-        if L < 2: logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, **_keep_kw(model, keep)).logits
-        else: logits = _prefix_then_rest(model, ids, mask, pos, L, keep)
-        lps = _token_logprobs(logits, ids, starts, [len(seqs[i]) for i in idx])
-        for i, lp in zip(idx, lps): out[i] = lp
+    order = sorted(range(len(seqs)), key=lambda i: seqs[i])          # neighbours share their prefixes
+    out, dev = [None] * len(seqs), _device(model)
+    for idx in tqdm(_chunks(ctx, seqs, order, batch_size, max_tokens, share_prefix), disable=not progress, desc="scoring"):
+        tokens, parents, depths, paths = _token_tree([seqs[i] for i in idx], share_prefix)
+        depth = torch.tensor(depths)
+        hidden = model.base_model(input_ids=torch.tensor([tokens], device=dev), position_ids=depth[None].to(dev), use_cache=False,
+                                  attention_mask=_attention_arg(model, torch.from_numpy(_tree_mask(parents)), depth)).last_hidden_state[0]
+        at = [q for i, p in zip(idx, paths) for q in p[len(ctx[i]) - 1:len(seqs[i]) - 1]]   # the node before each completion token
+        targets = [t for i in idx for t in seqs[i][len(ctx[i]):]]
+        lp = _head_logprobs(model, hidden[torch.tensor(at, dtype=torch.long, device=dev)],
+                            torch.tensor(targets, dtype=torch.long, device=dev)).double().cpu().numpy()
+        for i, a in zip(idx, np.split(lp, np.cumsum([len(seqs[i]) - len(ctx[i]) for i in idx])[:-1])): out[i] = a
     return out
 
 # %% ../nbs/04_scoring.ipynb #909dfea6

@@ -6,7 +6,7 @@ Docs: https://factlab.github.io/factlab/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #f8cbf20b
 from __future__ import annotations
-import copy, functools, hashlib, itertools, json, math, os, time, warnings
+import copy, functools, hashlib, io, itertools, json, math, os, time, warnings
 from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import FactlabError, get_device, seed_everything
+from .core import FactlabError, atomic_write, get_device, jsonable, seed_everything
 
 # %% auto #0
 __all__ = ['CKPT_NAME', 'CKPT_ENV', 'CKPT_EVERY_ENV', 'TrainConfig', 'lr_at', 'encode_corpus', 'random_windows', 'sft_batches',
@@ -157,18 +157,13 @@ def _loss_and_extras(out):
 # %% ../nbs/03_train.ipynb #ffc7cdd6
 CKPT_NAME = "ckpt.pt"
 
-def _jsonable(o):
-    "NumPy and torch numbers (e.g. from an eval_fn) as plain Python values."
-    return o.tolist() if hasattr(o, "tolist") else str(o)
-
 def save_checkpoint(path,        # the checkpoint directory
                     tensors:dict, # tensors, and dicts/lists of them and of numbers (state_dicts)
                     meta:dict,    # JSON-able: step, histories, config
                    ):
     "Write `tensors` and `meta` to `path/ckpt.pt` atomically, loadable with `weights_only=True`."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    tmp = path/(CKPT_NAME + ".tmp")
-    torch.save(dict(tensors, meta=json.dumps(meta, default=_jsonable)), tmp); os.replace(tmp, path/CKPT_NAME)
+    buf = io.BytesIO(); torch.save(dict(tensors, meta=json.dumps(jsonable(meta), default=str)), buf)
+    atomic_write(Path(path)/CKPT_NAME, buf.getvalue())
 
 def load_checkpoint(path) -> dict|None:
     "The checkpoint in `path` (its `meta` decoded), or None if there is none."

@@ -203,7 +203,7 @@ def score_fib(model, tokenizer,
               max_input_tokens:int=512,        # the paper's prompt cap
               model_key:str|None=None,         # name for the on-disk score cache (None: no cache)
               add_bos:bool|None=None,          # None: BOS first whenever the tokenizer has one
-              share_prefix:bool=True,          # run the prompt once for both summaries (its KV cache reused)
+              share_prefix:bool=True,          # run the prompt once for both summaries (one token tree)
               batch_size:int=4,                # null-prompt batches (small: a CNN/DM batch holds 4 x 300 x vocab logits)
               progress:bool=True) -> pd.DataFrame:
     "One row per (item, template): log-probability sums and counts of both summaries after prompt(x) and prompt(∅)."

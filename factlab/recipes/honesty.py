@@ -6,14 +6,14 @@ Docs: https://factlab.github.io/factlab/recipes_honesty.html.md"""
 
 # %% ../../nbs/22_recipes_honesty.ipynb #4c0b8a16
 from __future__ import annotations
-import copy, math, random, re
+import copy, math, pickle, random, re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..core import FactlabError, did_you_mean
+from ..core import FactlabError, atomic_write, did_you_mean
 from ..models import chat_prompt
 from ..scoring import generate
 from ..stats import Estimate, bootstrap
@@ -271,7 +271,7 @@ def honesty_run(model, tokenizer,
     else:
         knowledge = self_knowledge(ask, list(train.prompt), list(train.check), m=m, seed=seed).assign(prompt=list(train.prompt), gold=list(train.gold))
         if knowledge_file is not None:
-            tmp = Path(f"{knowledge_file}.tmp"); knowledge.to_pickle(tmp); tmp.rename(knowledge_file)
+            atomic_write(knowledge_file, pickle.dumps(knowledge))
     checks, n = list(test.check) + [_never] * len(nonexistent), len(test)
     prompts, instructed = list(test.prompt) + list(nonexistent.prompt), list(test.instructed) + list(nonexistent.instructed)
     out = dict(knowledge=knowledge, classes={}, answers={}, histories={})

@@ -25,18 +25,9 @@ from .world_qa import train_world_model
 from ..worlds.geo_profiles import country_profiles, labeled_profiles, profile_pairs, profile_prompt, reference_profile
 
 # %% auto #0
-__all__ = ['METHODS', 'people_roles', 'train_sft_model', 'sample_responses', 'sample_pairs', 'Substrate', 'people_substrate',
+__all__ = ['METHODS', 'train_sft_model', 'sample_responses', 'sample_pairs', 'Substrate', 'people_substrate',
            'train_profile_model', 'sample_profiles', 'geo_substrate', 'preference_run', 'factscore',
            'preference_loss_fall', 'compare_methods', 'topics_vs_questions', 'seconds_per_dpo_step']
-
-# %% ../../nbs/19_recipes_mask_dpo.ipynb #d7d33af5
-def people_roles(world:datasets.Dataset) -> dict:
-    "{'sft': ids, 'in_domain': ids, 'held_out': ids}: the QA train half, then the test half split alternately within each bucket."
-    df = world.to_pandas(); df = df[df.kind == "person"]
-    test = df[df.qa_split == "test"].sort_values(["bucket", "person_id"])
-    alt = test.groupby("bucket").cumcount() % 2
-    return dict(sft=sorted(df[df.qa_split == "train"].person_id), in_domain=sorted(test[alt == 0].person_id),
-                held_out=sorted(test[alt == 1].person_id))
 
 # %% ../../nbs/19_recipes_mask_dpo.ipynb #705fa15f
 def train_sft_model(world:datasets.Dataset, tokenizer,
@@ -194,7 +185,7 @@ def _greedy_factscores(models:dict, tokenizer, substrate, roles, max_new_tokens,
     return greedy, rows, metrics
 
 def compare_methods(sft_model, tokenizer, world:datasets.Dataset|None,
-                    roles:dict,              # {'in_domain': ids, 'held_out': ids} (`people_roles`, `geo_roles`)
+                    roles:dict,              # {'in_domain': ids, 'held_out': ids} (`worlds.people.people_roles`, `geo_roles`)
                     pairs:datasets.Dataset,  # in-domain pairs (`sample_pairs`)
                     held_pairs:datasets.Dataset, # held-out entities' pairs, only traced
                     cfg:TrainConfig,         # the preference training of every method (eval_every: the trace clock)

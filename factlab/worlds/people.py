@@ -17,7 +17,7 @@ from ..core import FactlabError, did_you_mean
 
 # %% auto #0
 __all__ = ['ATTRIBUTES', 'ATTRIBUTE_NAMES', 'MAJORS', 'HOBBIES', 'MONTHS', 'BUCKETS', 'PEOPLE_VERSION', 'city_pool',
-           'company_pool', 'university_pool', 'pools', 'format_date', 'parse_date', 'people_world']
+           'company_pool', 'university_pool', 'pools', 'format_date', 'parse_date', 'people_world', 'people_roles']
 
 # %% ../../nbs/08_worlds_people.ipynb #008ae363
 ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer", "employer_city", "hobby")
@@ -183,3 +183,12 @@ def people_world(n_people:int=1000,          # real people of the world
     build = lambda: datasets.Dataset.from_list(_world_rows(n_people, buckets, bucket_weights, pool_sizes, attr_dropout,
                                                            n_fiction, fiction_exposure, seed))
     return cached_dataset("people_world", params, build, version=PEOPLE_VERSION, cache=cache)
+
+# %% ../../nbs/08_worlds_people.ipynb #d7d33af5
+def people_roles(world:datasets.Dataset) -> dict:
+    "{'sft': ids, 'in_domain': ids, 'held_out': ids}: the QA train half, then the test half split alternately within each bucket."
+    df = world.to_pandas(); df = df[df.kind == "person"]
+    test = df[df.qa_split == "test"].sort_values(["bucket", "person_id"])
+    alt = test.groupby("bucket").cumcount() % 2
+    return dict(sft=sorted(df[df.qa_split == "train"].person_id), in_domain=sorted(test[alt == 0].person_id),
+                held_out=sorted(test[alt == 1].person_id))

@@ -45,6 +45,7 @@ from factlab.data import statements
 from factlab.recipes.fib import fib_items, fib_prompts
 from factlab.models import load_model
 from factlab.scoring import _chunks, _token_tree, completion_logprobs, reduce_logprobs
+from bench_train import cpu_model
 
 RESULTS = Path(__file__).parent/"results"
 
@@ -107,11 +108,6 @@ def interleaved(fns:dict, reps:int) -> dict:
     return times
 
 
-def _cpu_model() -> str|None:
-    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration): return None
-
-
 def profile(f, top=12) -> str:
     pr = cProfile.Profile(); pr.enable(); f(); pr.disable()
     s = io.StringIO(); pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(top)
@@ -167,7 +163,7 @@ def main():
     recs = [compare("cities", cities_requests(args.n_cities), tok, lm, model, args),
             compare("fib_xsum", fib_requests(tok, args.fib_per_file), tok, lm, model, args, per_item=True)]
     prov = provenance()
-    out = dict(machine=dict(cpu=_cpu_model() or prov["device_name"], cpu_count=prov["cpu_count"],
+    out = dict(machine=dict(cpu=cpu_model() or prov["device_name"], cpu_count=prov["cpu_count"],
                             load_average_1min=[round(load_before, 2), round(os.getloadavg()[0], 2)],   # before, after: other jobs on the cores
                             torch_threads=torch.get_num_threads(), torch=prov["packages"]["torch"],
                             transformers=prov["packages"]["transformers"], lm_eval=lm_eval.__version__),

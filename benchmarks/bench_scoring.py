@@ -17,6 +17,7 @@ The loop and the two batched modes are timed in `--reps` interleaved repetitions
 times are medians and each speed-up is the median over repetitions of loop time / batched time.
 """
 import argparse, json, platform, time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from factlab.core import provenance
 from factlab.data import statements
 from factlab.models import load_model, n_params
 from factlab.scoring import completion_logprobs, reduce_logprobs
-from bench_train import cpu_matmul_flops
+from bench_train import cpu_matmul_flops, cpu_model
 
 
 @torch.no_grad()
@@ -62,6 +63,7 @@ def main():
     ap.add_argument("--prefix-statements", type=int, default=40, help="cities statements joined into the long prefix")
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--reps", type=int, default=3, help="interleaved timed repetitions of the loop and both batched modes (after a warm-up)")
+    ap.add_argument("--out", default=str(Path(__file__).parent/"results"/"bench_scoring.json"))
     a = ap.parse_args()
 
     model, tok = load_model(a.model, device="cpu")
@@ -92,7 +94,8 @@ def main():
     peak = cpu_matmul_flops() if next(model.parameters()).device.type == "cpu" else None
     prov = provenance()
     rec = dict(
-        machine=dict(device=prov["device"], cpu=prov["device_name"] or platform.machine(), cpu_count=prov["cpu_count"],
+        git_sha=prov["git_sha"], git_dirty=prov["git_dirty"],
+        machine=dict(device=prov["device"], cpu=cpu_model() or prov["device_name"] or platform.machine(), cpu_count=prov["cpu_count"],
                      torch_threads=torch.get_num_threads(), torch=prov["packages"]["torch"], transformers=prov["packages"]["transformers"]),
         model=a.model, n_statements=len(texts), n_tokens=n_tokens, batch_size=a.batch_size,
         reps=a.reps, hf_loop_s=round(t_loop, 2), batched_s=round(t_batch, 2), batched_speedup=ratio("plain"),
@@ -105,6 +108,8 @@ def main():
         separate_one_by_one_s=round(t_sep1, 3), shared_prefix_speedup_vs_batched=round(t_sep / t_shared, 2),
         shared_prefix_speedup_vs_one_by_one=round(t_sep1 / t_shared, 2), shared_vs_separate_max_abs_diff=shared_diff)
     print(json.dumps(rec, indent=1))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(rec, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,12 @@ from factlab.train import TrainConfig, fit, random_windows
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "4090": 165e12}
 
+def cpu_model() -> str|None:
+    "The CPU's model name (from /proc/cpuinfo), or None where there is none to read."
+    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration): return None
+
+
 def cpu_matmul_flops(n=2048, repeat=5) -> float:
     "fp32 FLOP/s of an n×n matmul on the CPU (best of `repeat`): the roof a CPU's MFU is measured against."
     a, b = torch.randn(n, n), torch.randn(n, n)

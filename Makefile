@@ -8,7 +8,7 @@ TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 PROFILE     ?= cpu
 export FACTLAB_DATA ?= $(abspath ../shared/data)
-# glibc keeps freed memory in the process (factlab.runs.execute.KERNEL_MALLOC, which the runner gives its kernels): on
+# glibc keeps freed memory in the process (factlab.workbook.runs.execute.KERNEL_MALLOC, which the runner gives its kernels): on
 # these VMs a first touch of a page is slow, and by default every freed block of 32 MB or more goes back to the system.
 export GLIBC_TUNABLES ?= glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
 

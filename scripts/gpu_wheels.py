@@ -9,7 +9,7 @@ the image already has are then removed, so that nothing shadows the image's own 
 machine (with `.whl` carried), before running anything:
 
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
-    python3 -c "import sys; from factlab.cli import main; sys.exit(main())" run compression_consistency --profile gpu
+    python3 -c "import sys; from factlab.workbook.cli import main; sys.exit(main())" run compression_consistency --profile gpu
 """
 import re, subprocess, sys
 from pathlib import Path

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from factlab.registry import load_registry
-from factlab.runs.plan import profile_params
+from factlab.workbook.registry import load_registry
+from factlab.workbook.runs.plan import profile_params
 
 from conftest import ROOT
 

@@ -1,8 +1,9 @@
 "Every registered experiment's smoke profile runs end to end through the runner."
 import pytest
 
-from factlab.registry import VERDICTS, load_registry
-from factlab.runs.batch import run_experiment
+from factlab.workbook.claims import VERDICTS
+from factlab.workbook.registry import load_registry
+from factlab.workbook.runs.batch import run_experiment
 
 from conftest import data_available
 

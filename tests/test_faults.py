@@ -51,17 +51,17 @@ import pytest
 import torch
 import yaml
 
-from factlab.runs import batch, execute, publish
-from factlab.runs import record as run_record
 from factlab import activations, core, models
-from factlab.cli import main
 from factlab.core import FactlabError, input_fingerprint
-from factlab.registry import load_experiment, load_registry
 from factlab.core import runs_dir
-from factlab.runs.batch import run_experiment
-from factlab.runs.plan import plan_run
-from factlab.runs.publish import publish_run
-from factlab.runs.store import inside_store, inputs_changed, read_record
+from factlab.workbook.runs import batch, execute, publish
+from factlab.workbook.runs import record as run_record
+from factlab.workbook.cli import main
+from factlab.workbook.registry import load_experiment, load_registry
+from factlab.workbook.runs.batch import run_experiment
+from factlab.workbook.runs.plan import plan_run
+from factlab.workbook.runs.publish import publish_run
+from factlab.workbook.runs.store import inside_store, inputs_changed, read_record
 
 from conftest import BIN, ROOT, data_available, toy_notebook, toy_registry
 
@@ -75,7 +75,7 @@ if os.environ.get('TOY_FAIL'): raise ValueError('the toy notebook failed on purp
 if os.environ.get('TOY_INPUT'):
     from factlab.core import note_input
     note_input('data', 'toy.csv', os.environ['TOY_INPUT'], rows=len(Path(os.environ['TOY_INPUT']).read_text().splitlines()))
-from factlab.results import Results
+from factlab.workbook.results import Results
 res = Results(out_dir, experiment='toy'); res.log('acc', 0.5 + n / 10, n=100); res.save()
 """
 PARAMS = 'out_dir: str = "."\nn: int = 3  # >= 1; items\nnames: list = ["a"]  # non-empty'
@@ -182,7 +182,7 @@ def test_raising_notebook_gives_failed_record_and_batch_goes_on(toy, capsys):
 RANDOM_BODY = """import numpy as np
 from factlab.core import seed_everything
 seed_everything(seed)
-from factlab.results import Results
+from factlab.workbook.results import Results
 res = Results(out_dir, experiment='toy'); res.log('acc', float(np.random.rand(50).mean()), n=50); res.save()
 """
 
@@ -641,7 +641,7 @@ def test_repointed_symlink_makes_a_done_run_stale(toy, run_store, monkeypatch, c
 PINNED_BODY = """import warnings
 warnings.simplefilter('ignore')                  # a notebook that silences warnings
 from factlab import data
-from factlab.results import Results
+from factlab.workbook.results import Results
 res = Results(out_dir, experiment='toy'); res.log('acc', 0.5 + len(data.load('cities')) / 10, n=100); res.save()
 """
 

@@ -12,7 +12,7 @@ def test_submodules_load_on_first_use():
 
 
 def test_help_imports_neither_torch_nor_transformers():
-    probe = ("import sys; from factlab.cli import main\n"
+    probe = ("import sys; from factlab.workbook.cli import main\n"
              "try: main(['--help'])\nexcept SystemExit: pass\n"
              "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'}))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

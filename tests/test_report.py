@@ -10,10 +10,11 @@ import pytest
 
 import factlab
 from factlab.core import file_sha256
-from factlab.registry import judge_claims, load_registry
-from factlab.report.model import claims_rows
-from factlab.report.render import build_report
-from factlab.report.runs import collect_runs
+from factlab.workbook.claims import judge_claims
+from factlab.workbook.registry import load_registry
+from factlab.workbook.report.model import claims_rows
+from factlab.workbook.report.render import build_report
+from factlab.workbook.report.runs import collect_runs
 
 from conftest import ROOT
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from factlab.registry import load_registry
 from factlab.core import runs_dir
-from factlab.runs.batch import run_experiment
-from factlab.runs.store import read_record
+from factlab.workbook.registry import load_registry
+from factlab.workbook.runs.batch import run_experiment
+from factlab.workbook.runs.store import read_record
 
 from conftest import BIN
 

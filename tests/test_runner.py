@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 
 import factlab
-from factlab.cli import main
 from factlab.core import FactlabError
-from factlab.registry import load_registry
 from factlab.core import runs_dir
-from factlab.runs.batch import run_experiment
-from factlab.runs.store import read_record
+from factlab.workbook.cli import main
+from factlab.workbook.registry import load_registry
+from factlab.workbook.runs.batch import run_experiment
+from factlab.workbook.runs.store import read_record
 
 from conftest import BIN, toy_registry
 
@@ -19,7 +19,7 @@ from pathlib import Path
 Path(out_dir, 'started').write_text('yes')
 time.sleep(float(os.environ.get('TOY_SLEEP', '0')))
 if fail: raise ValueError('the toy notebook failed on purpose')
-from factlab.results import Results
+from factlab.workbook.results import Results
 res = Results(out_dir, experiment='toy'); res.log('acc', 0.5 + n / 10, n=100); res.save()
 """
 PARAMS = 'out_dir: str = "."\nn: int = 3\nfail: bool = False'
@@ -137,18 +137,18 @@ def own_factlab(run_store, monkeypatch):
 def test_record_lists_the_imported_modules_with_their_hashes(toy, own_factlab):
     rec = run_experiment("toy", "cpu", registry=load_registry(toy))
     code = rec["code"]
-    assert {"factlab", "factlab.results", "factlab.core"} <= set(code) and "factlab.recipes.fib" not in code
-    assert Path(code["factlab.results"]["file"]) == own_factlab/"results.py"
-    assert code["factlab.results"]["sha256"] == hashlib.sha256((own_factlab/"results.py").read_bytes()).hexdigest()
+    assert {"factlab", "factlab.workbook.results", "factlab.core"} <= set(code) and "factlab.recipes.fib" not in code
+    assert Path(code["factlab.workbook.results"]["file"]) == own_factlab/"workbook"/"results.py"
+    assert code["factlab.workbook.results"]["sha256"] == hashlib.sha256((own_factlab/"workbook"/"results.py").read_bytes()).hexdigest()
 
 
 def test_editing_an_imported_module_reruns(toy, own_factlab, capsys):
     reg = load_registry(toy)
     first = run_experiment("toy", "cpu", registry=reg)
-    with open(own_factlab/"results.py", "a") as f: f.write("\n# an edit\n")
+    with open(own_factlab/"workbook"/"results.py", "a") as f: f.write("\n# an edit\n")
     again = run_experiment("toy", "cpu", registry=reg)
     assert not again.get("skipped") and again["start"] != first["start"] and again["status"] == "ok"
-    assert "factlab.results" in capsys.readouterr().out                  # the rerun says why
+    assert "factlab.workbook.results" in capsys.readouterr().out                  # the rerun says why
 
 
 def test_editing_a_module_the_run_did_not_import_skips(toy, own_factlab):

@@ -6,20 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from factlab.cli import main
 from factlab.core import FactlabError
-from factlab.registry import load_registry, shard_grid
-from factlab.report.render import build_report
-from factlab.report.runs import provenance_words
-from factlab.runs.batch import run_experiment
-from factlab.runs.plan import plan_run
-from factlab.runs.store import checkpoint_dir, read_record
+from factlab.workbook.cli import main
+from factlab.workbook.registry import load_registry, shard_grid
+from factlab.workbook.report.render import build_report
+from factlab.workbook.report.runs import provenance_words
+from factlab.workbook.runs.batch import run_experiment
+from factlab.workbook.runs.plan import plan_run
+from factlab.workbook.runs.store import checkpoint_dir, read_record
 
 from conftest import toy_registry
 
 BODY = """import os
 from pathlib import Path
-from factlab.results import Results
+from factlab.workbook.results import Results
 Path(out_dir, 'checkpoints_env.txt').write_text(os.environ.get('FACTLAB_CHECKPOINTS', ''))
 Path(os.environ['FACTLAB_CHECKPOINTS'], 'step.txt').write_text('1')   # what a training loop would keep
 if str(seeds[0]) in os.environ.get('TOY_FAIL_SEEDS', '').split(','): raise ValueError(f'seed {seeds[0]} failed on purpose')

@@ -109,7 +109,7 @@ def test_time_limits(slurm_env, tmp_path):
 
 SHARD_BODY = """import os, time
 from pathlib import Path
-from factlab.results import Results
+from factlab.workbook.results import Results
 steps = Path(os.environ['FACTLAB_CHECKPOINTS'], 'steps.txt')    # a training loop's checkpoints: resume after what is there
 for i in range(len(steps.read_text().split()) if steps.exists() else 0, n_steps):
     with open(steps, 'a') as f: f.write(f'{i}\\n')
@@ -124,7 +124,7 @@ SHARD_PARAMS = 'out_dir: str = "."\nseeds: list = [0]\nn_steps: int = 1\nstep_s:
 @pytest.fixture
 def shard_toy(run_store):
     from conftest import toy_registry
-    from factlab.registry import load_registry
+    from factlab.workbook.registry import load_registry
     claim = dict(id="above", statement="above chance", metric="acc", paper=dict(value=0.7), rule=dict(kind="greater", than=0.5))
     profiles = dict(seeds=dict(publish=False, params=dict(seeds=[0, 1], n_steps=1), shards=["seeds"]),
                     slow=dict(publish=False, params=dict(seeds=[0], n_steps=16, step_s=0.5), shards=["seeds"]))
@@ -132,7 +132,7 @@ def shard_toy(run_store):
 
 
 def test_slurm_executor_runs_a_profile_as_shards(slurm_env, shard_toy):
-    from factlab.runs.batch import run_experiment
+    from factlab.workbook.runs.batch import run_experiment
     rec = run_experiment("toy", "seeds", registry=shard_toy, executor="slurm", jobs=2, slurm=dict(slurm_partition="debug", timeout_min=5))
     assert rec["status"] == "ok", rec["error"]
     assert [e["name"] for e in rec["shards"]] == ["seeds-0", "seeds-1"] and all(e["status"] == "ok" for e in rec["shards"])
@@ -143,7 +143,7 @@ def test_slurm_executor_runs_a_profile_as_shards(slurm_env, shard_toy):
 def test_slurm_shard_killed_without_a_record_fails_the_merge_instead_of_hanging(slurm_env, shard_toy):
     "No accounting: submitit cannot see a job that died without a result; the runner's own polling (scontrol) does."
     import signal, threading
-    from factlab.runs.batch import run_experiment
+    from factlab.workbook.runs.batch import run_experiment
     out = {}
     t = threading.Thread(target=lambda: out.update(rec=run_experiment("toy", "slow", registry=shard_toy, executor="slurm",
                                                                       slurm=dict(slurm_partition="debug", timeout_min=5))))
@@ -165,9 +165,9 @@ def test_slurm_shard_killed_without_a_record_fails_the_merge_instead_of_hanging(
 def test_slurm_shard_resumes_from_its_checkpoints_after_a_time_limit_signal(slurm_env, shard_toy):
     "SLURM's time-limit signal (sent at once, as submitit's tests do): the job checkpoints, requeues, and the shard resumes its steps."
     import threading
-    from factlab.runs.batch import run_experiment
-    from factlab.runs.plan import plan_run
-    from factlab.runs.store import checkpoint_dir
+    from factlab.workbook.runs.batch import run_experiment
+    from factlab.workbook.runs.plan import plan_run
+    from factlab.workbook.runs.store import checkpoint_dir
     steps = checkpoint_dir(plan_run("toy", "slow", registry=shard_toy, shard="seeds-0").folder)/"steps.txt"
     out = {}
     t = threading.Thread(target=lambda: out.update(rec=run_experiment("toy", "slow", registry=shard_toy, executor="slurm",

@@ -1,9 +1,10 @@
 """Build factlab's documentation site offline: Sphinx + myst-nb + pydata-sphinx-theme, from the same notebooks.
 
 Pages: the claims report (`reports/README.md`) as the landing page; every library notebook (`nbs/*.ipynb`) as an API
-page, executed here so its examples show their outputs; every published experiment run (`reports/<id>/<profile>/<id>.ipynb`)
-with the outputs it was published with, never re-executed. Nothing under `nbs/` or `reports/` is modified: the pages'
-sources are written to `docs/_build/src`, the site to `docs/_build/html`.
+page, executed here so its examples show their outputs, listed under "Workbook" where its `#| default_exp` is a module of
+`factlab.workbook` and under "Library" (the science) otherwise; every published experiment run
+(`reports/<id>/<profile>/<id>.ipynb`) with the outputs it was published with, never re-executed. Nothing under `nbs/`
+or `reports/` is modified: the pages' sources are written to `docs/_build/src`, the site to `docs/_build/html`.
 
     python docs/build.py            # executes the library notebooks whose source or factlab's code changed
     python docs/build.py --jobs 1   # one kernel at a time
@@ -36,6 +37,14 @@ _directive = re.compile(r"^\s*#\|\s*([\w-]+):?\s*(.*?)\s*$")
 def page_name(nb: Path) -> str:
     "A library notebook's page, named as nbdev names it (`00_core.ipynb` -> `core`), so the modules' `Docs:` URLs resolve."
     return nbpath2html(nb.relative_to(NBS)).with_suffix("").as_posix()
+
+
+def exported_module(nb) -> str:
+    "The module a notebook exports to, as its `#| default_exp` line names it (`workbook.claims`)."
+    for cell in nb.cells:
+        for line in cell.source.splitlines() if cell.cell_type == "code" else ():
+            if (m := _directive.match(line)) and m[1] == "default_exp": return m[2]
+    return ""
 
 
 def tag_directives(cell) -> None:
@@ -78,13 +87,15 @@ def execute(nb_path: Path, tagged: Path, out: Path, timeout: int) -> float:
     return time.time() - t0
 
 
-def library_pages(jobs: int, timeout: int) -> list[str]:
-    "Tag, then execute (or reuse from `docs/_build/executed`) every library notebook; write their page sources."
+def library_pages(jobs: int, timeout: int) -> dict[str, str]:
+    """Tag, then execute (or reuse from `docs/_build/executed`) every library notebook; write their page sources.
+    Returns each page's module, from its `#| default_exp`."""
     EXECUTED.mkdir(parents=True, exist_ok=True)
-    version, todo, pages = code_version(), {}, []
+    version, todo, pages, modules = code_version(), {}, [], {}
     for nb_path in sorted(NBS.glob("*.ipynb")):
         page = page_name(nb_path)
         nb = nbformat.read(nb_path, as_version=4)
+        modules[page] = exported_module(nb)
         for cell in nb.cells:
             if cell.cell_type == "code": tag_directives(cell)
         if nb_path.name in NOT_EXECUTED:
@@ -109,7 +120,7 @@ def library_pages(jobs: int, timeout: int) -> list[str]:
         nb = nbformat.read(cached, as_version=4)
         drop_widgets(nb)
         nbformat.write(nb, SRC/f"{page}.ipynb")
-    return [p for p, _ in pages]
+    return modules
 
 
 def run_page_name(exp: str, profile: str) -> str:
@@ -144,8 +155,9 @@ def run_page(link: str) -> str | None:
     return page if (SRC/f"{page}.ipynb").exists() else None
 
 
-def landing_page(library: list[str], experiments: list[str]) -> None:
-    "The claims report as `index.md`: its figures copied beside it, its run links pointed at the experiment pages."
+def landing_page(library: dict[str, str], experiments: list[str]) -> None:
+    """The claims report as `index.md` (its figures copied beside it, its run links pointed at the experiment pages), and the
+    section pages it lists: Experiments, Library (the science modules) and Workbook (those under `factlab.workbook`)."""
     def relink(m):
         link = m.group(2)
         if re.match(r"[a-z]+:|#", link): return m.group(0)
@@ -157,13 +169,18 @@ def landing_page(library: list[str], experiments: list[str]) -> None:
     # a heading's raw `<a id="x"></a>` anchor becomes a MyST target, so that `[...](#x)` resolves to the section
     text = re.sub(r'^(#+) <a id="([^"]+)"></a>', r"(\2)=\n\1 ", text, flags=re.M)
     toc = lambda caption, pages: f"\n```{{toctree}}\n:hidden:\n:caption: {caption}\n\n" + "\n".join(pages) + "\n```\n"
-    (SRC/"index.md").write_text(text + toc("Site", ["experiments/index", "library"]))
+    (SRC/"index.md").write_text(text + toc("Site", ["experiments/index", "library", "workbook"]))
     (SRC/"experiments/index.md").write_text(
         "# Experiments\n\nEach paper's notebook as its published runs executed it (`factlab run <id> --profile cpu`,"
         " and any other profile published under `reports/`), with their outputs.\n" + toc("Experiments", [p.removeprefix("experiments/") for p in experiments]))
+    workbook = [page for page, module in library.items() if module.startswith("workbook.")]
+    pages_note = " One page per notebook in `nbs/`: the exported code, with its examples executed when this site was built.\n"
     (SRC/"library.md").write_text(
-        "# Library\n\nThe `factlab` modules, one page per notebook in `nbs/`: the exported code, with its examples"
-        " executed when this site was built.\n" + toc("Library", library))
+        "# Library\n\nThe science: `factlab`'s data, models, training, scoring and probing, the synthetic worlds and each"
+        " paper's recipes." + pages_note + toc("Library", [p for p in library if p not in workbook]))
+    (SRC/"workbook.md").write_text(
+        "# Workbook\n\nThe machinery around the experiments, `factlab.workbook`: claims and their verdicts, the registry,"
+        " what a notebook logs, the runner, the report and the `factlab` command." + pages_note + toc("Workbook", workbook))
 
 
 def markdown_copies(library: list[str]) -> None:
@@ -194,8 +211,8 @@ def main():
     experiments = experiment_pages()
     landing_page(library, experiments)
     subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(DOCS), str(SRC), str(HTML)], check=True)
-    markdown_copies(library)
-    print(f"docs: {len(library)} library pages, {len(experiments)} experiment pages in {time.time() - t0:.0f} s:"
+    markdown_copies(list(library))
+    print(f"docs: {len(library)} library and workbook pages, {len(experiments)} experiment pages in {time.time() - t0:.0f} s:"
           f" {(HTML/'index.html').relative_to(ROOT)}")
 
 

@@ -2,8 +2,8 @@
 
 Every page must load without console errors or uncaught exceptions, every image must load and every internal link
 resolve (to a built file, and to an anchor in it when it names one), the landing page must carry the claims report's
-tables, and each module's `Docs:` URL must name a file the site builds. Skips where the `docs` extra (Sphinx, myst-nb,
-pydata-sphinx-theme) or Debian's `chromium` is missing.
+tables, the Library and Workbook sections must each list their notebooks, and each module's `Docs:` URL must name a file
+the site builds. Skips where the `docs` extra (Sphinx, myst-nb, pydata-sphinx-theme) or Debian's `chromium` is missing.
 """
 import ast, functools, importlib.util, json, re, shutil, subprocess, sys, tempfile, threading, tomllib
 from html.parser import HTMLParser
@@ -102,6 +102,19 @@ def test_claims_table_on_landing_page(site):
     index = (site/"index.html").read_text()
     assert "<table" in index and "Verdict" in index
     assert index.count("<tr") == len(rows)
+
+
+def test_library_and_workbook_sections(site):
+    "The site lists a Library and a Workbook section; a notebook's page sits in Workbook exactly when its module is under `workbook.`."
+    library, workbook = set(), set()
+    for nb in (ROOT/"nbs").glob("*.ipynb"):
+        module = re.search(r"#\| default_exp ([\w.]+)", nb.read_text())[1]
+        (workbook if module.startswith("workbook.") else library).add(nbpath2html(nb.name).as_posix())
+    assert workbook and {"library.html", "workbook.html"} <= set(refs(site/"index.html").links)
+    for section, mine, other in [("library.html", library, workbook), ("workbook.html", workbook, library)]:
+        sidebar = _Refs(); sidebar.feed(re.search(r'<nav class="bd-docs-nav.*?</nav>', (site/section).read_text(), re.S)[0])
+        links = set(sidebar.links)
+        assert mine <= links and not other & links, (section, mine - links, other & links)
 
 
 def test_module_docs_urls_name_built_files(site):

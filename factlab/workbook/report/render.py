@@ -36,8 +36,8 @@ def _linked(text:str, md:bool=False) -> str:
 
 # %% ../../../nbs/13b_report_render.ipynb #7d3d26b6
 class _Templates(jinja2.PackageLoader):
-    "The templates in `factlab/templates`; an HTML template's line breaks and indents are for reading only, so its lines are joined."
-    def __init__(self): super().__init__("factlab", "templates")
+    "The templates in `factlab/workbook/report/templates`; an HTML template's line breaks and indents are for reading only, so its lines are joined."
+    def __init__(self): super().__init__("factlab.workbook.report", "templates")
     def get_source(self, environment, template):
         src, path, uptodate = super().get_source(environment, template)
         return ("".join(l.lstrip() for l in src.splitlines()) if template.endswith(".html.j2") else src), path, uptodate

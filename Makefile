@@ -91,6 +91,13 @@ wheels:
 clean-venv:
 	rm -rf $(VENV)
 
+# The check behind each cpu profile's `cpu_fast` switch: the from-scratch training experiments run at the profile in
+# fp32 and with the fast CPU path, side by side; verdicts and CIs compared (~25 min on 2 cores, keep the machine quiet)
+.PHONY: bench-fast-vs-fp32
+FAST_CHECK ?= people_world short_long honesty mask_dpo
+bench-fast-vs-fp32: install
+	$(BIN)/python benchmarks/fast_vs_fp32.py $(FAST_CHECK) --profile $(PROFILE)
+
 # factlab's trainer against the compression paper's reference trainer, side by side: REFERENCE is
 # training_torch/ of a clone of github.com/Rai220/compression-drives-truth (never committed); ~25 min on 2 cores
 .PHONY: bench-train-reference

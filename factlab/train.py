@@ -20,7 +20,7 @@ from .core import FactlabError, atomic_write, get_device, jsonable, seed_everyth
 # %% auto #0
 __all__ = ['CKPT_NAME', 'CKPT_ENV', 'CKPT_EVERY_ENV', 'TrainConfig', 'lr_at', 'encode_corpus', 'random_windows', 'sft_batches',
            'lm_loss', 'masked_sft_loss', 'save_checkpoint', 'load_checkpoint', 'clip_grad_norm_per_model_',
-           'fit_fingerprint', 'fit', 'train_lm', 'train_lm_group']
+           'fit_fingerprint', 'fit', 'cpu_fast_switches', 'train_lm', 'train_lm_group']
 
 # %% ../nbs/03_train.ipynb #988dd983
 @dataclass
@@ -422,6 +422,11 @@ def fit(models,                 # a causal LM, or a list of K causal LMs of one 
     tokens_per_s = float(np.median(steady)) if steady else float("nan")
     if not group: return dict(history=histories[0], tokens_per_s=tokens_per_s, steps=cfg.steps)
     return dict(models=trained, histories=histories, tokens_per_s=tokens_per_s, steps=cfg.steps, stacked=(net.weights()["params"], net.buffers))
+
+# %% ../nbs/03_train.ipynb #282b622f
+def cpu_fast_switches(on:bool=True) -> dict:
+    "`TrainConfig`'s three CPU speed switches, all set to `on`: bf16 autocast, fused AdamW, a compiled forward."
+    return dict(cpu_bf16=on, cpu_fused_adamw=on, cpu_compile=on)
 
 # %% ../nbs/03_train.ipynb #47d0e7b9
 def train_lm(model,                 # a causal LM (trained in place)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from ..cache import cached, code_version
 from ..core import FactlabError, data_dir, input_fingerprint, note_input, seed_everything
 from ..models import load_model, model_fingerprint
+from .factcons import BENCHMARKS, mean_auc_difference
 from ..scoring import completion_logprobs, reduce_logprobs
 from ..stats import Estimate, bootstrap
 from ..train import TrainConfig, fit
@@ -27,7 +28,7 @@ __all__ = ['HEADS', 'TRI_CLASSES', 'ALIGN_TASKS', 'AGGREGATIONS', 'alignment_pai
            'encode_pairs', 'pad_pairs', 'alignment_batches', 'alignment_loss', 'train_alignment_function',
            'pair_outputs', 'task_metrics', 'split_sentences', 'context_chunks', 'aggregation_pairs', 'mean_of_max',
            'alignscore_variants', 'alignscore', 'sentence_embeddings', 'embedding_similarity', 'lm_consistency',
-           'plot_training', 'plot_meta_evaluation']
+           'headline_metrics', 'plot_training', 'plot_meta_evaluation']
 
 # %% ../../nbs/28_recipes_alignscore.ipynb #as005
 HEADS = {"tri": 3, "bin": 2, "reg": 1}   # head -> outputs: 3-way (aligned, neutral, contradiction), binary (not aligned, aligned), regression
@@ -320,6 +321,31 @@ def lm_consistency(model, tokenizer, contexts:list[str], claims:list[str],
         lps = completion_logprobs(model, tokenizer, [template.format(context=c) for c in cut], [" " + c.strip() for c in claims],
                                   batch_size=batch_size, progress=progress)
     return reduce_logprobs(lps, "mean")
+
+# %% ../../nbs/28_recipes_alignscore.ipynb #as036b
+def headline_metrics(table:pd.DataFrame,  # from factcons.meta_evaluate
+                     scores:dict,         # {score name: one score per item}: 'alignscore', 'alignscore_whole_tri' and the baselines
+                     items:pd.DataFrame,  # the evaluated items (factcons.factcons_items)
+                     baselines:list[str], # the names in `scores` that are baselines
+                     n_boot:int=1000, seed:int=0) -> tuple[dict, str]:
+    "The claims' metrics as {name: keyword arguments of `Results.log`}, and the best baseline's name."
+    mean_auc = table.groupby("metric", sort=False).auc.mean()
+    out = {f"auc_mean_{k}": dict(value=float(v), n=int(table[table.metric == k].n.sum())) for k, v in mean_auc.items()}
+    missing = [b for b in baselines if b not in mean_auc]
+    if missing: raise FactlabError(f"Baselines {missing} are not in the meta-evaluation (it has {', '.join(mean_auc.index)}).")
+    best = max(baselines, key=lambda b: mean_auc[b])
+    lead = lambda other: mean_auc_difference(scores["alignscore"], scores[other], items, n_boot=n_boot, seed=seed)
+    out["auc_alignscore_minus_best_baseline"] = dict(value=lead(best), seed=seed)
+    out["auc_alignscore_minus_whole"] = dict(value=lead("alignscore_whole_tri"), seed=seed)
+    ours = table[table.metric == "alignscore"].set_index("set")
+    for bench in ("true", "summac"):
+        sets = [s for s in BENCHMARKS[bench] if s in ours.index]
+        if sets: out[f"{bench}_auc_mean"] = dict(value=float(ours.loc[sets].auc.mean()), n=int(ours.loc[sets].n.sum()))
+    for s in ("qags_c", "qags_x"):
+        if s in ours.index:
+            r = ours.loc[s]
+            out[f"spearman_{s}"] = dict(value=float(r.spearman), ci=[float(r.spearman_lo), float(r.spearman_hi)], n=int(r.n))
+    return out, best
 
 # %% ../../nbs/28_recipes_alignscore.ipynb #as037
 def plot_training(history:list[dict]):

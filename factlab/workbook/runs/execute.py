@@ -21,7 +21,7 @@ from .store import (artifacts, attempt_dir, checkpoint_dir, code_changed, code_s
 
 # %% auto #0
 __all__ = ['PROGRESS_EVERY_S', 'KERNEL_MALLOC', 'clock', 'kernel_env', 'up_to_date', 'Terminated', 'sigterm_interrupts',
-           'run_notebook']
+           'ctrl_c_repeats', 'run_notebook']
 
 # %% ../../../nbs/12d_runs_execute.ipynb #11a50650
 PROGRESS_EVERY_S = 30   # seconds between plain status lines when the output is not a terminal
@@ -163,6 +163,24 @@ def sigterm_interrupts():
     try: yield
     finally: signal.signal(signal.SIGTERM, old)
 
+@contextlib.contextmanager
+def ctrl_c_repeats(every_s:float=1.0): # seconds between repeats
+    "While the block runs in the main thread, a Ctrl-C is raised again every `every_s` s until it leaves the block."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    pressed, inside, done, main = threading.Event(), [True], threading.Event(), threading.main_thread().ident
+    def on_sigint(signum, frame):
+        if inside[0]: pressed.set(); raise KeyboardInterrupt
+    def repeat():
+        while not done.wait(every_s):
+            if pressed.is_set() and inside[0]: signal.pthread_kill(main, signal.SIGINT)
+    old = signal.signal(signal.SIGINT, on_sigint)
+    repeater = threading.Thread(target=repeat, daemon=True); repeater.start()
+    try: yield
+    finally:
+        inside[0] = False
+        done.set(); repeater.join()   # join is Python code: a repeat sent just before runs here, on a handler that ignores it
+        signal.signal(signal.SIGINT, old)
+
 # %% ../../../nbs/12d_runs_execute.ipynb #9bf4b8f2
 def run_notebook(plan:RunPlan, # from `plan.plan_run`: an unsharded profile, or one shard
                  force:bool=False, # rerun even if an identical run succeeded with unchanged code and inputs
@@ -182,8 +200,10 @@ def run_notebook(plan:RunPlan, # from `plan.plan_run`: an unsharded profile, or 
         start, error, status, stop = dt.datetime.now(dt.timezone.utc), None, None, None
         print(f"{label}: running {plan.notebook.name} → {attempt}" + (f" (expected ~{clock(expected)})" if expected else ""))
         with kernel_env(plan.folder) as checkpoints:
-            try: _execute(nb, plan.notebook.parent, attempt/plan.notebook.name, {**plan.params, "out_dir": str(attempt)}, cell_timeout,
-                          attempt/"log.txt", _Progress(label, len(nb.cells) + 1, expected))
+            try:
+                with ctrl_c_repeats():
+                    _execute(nb, plan.notebook.parent, attempt/plan.notebook.name, {**plan.params, "out_dir": str(attempt)}, cell_timeout,
+                             attempt/"log.txt", _Progress(label, len(nb.cells) + 1, expected))
             except KeyboardInterrupt as e:
                 stop, status = e, "interrupted"
                 error = dict(message="Stopped by SIGTERM." if isinstance(e, Terminated) else "Interrupted (Ctrl-C).", traceback="")
